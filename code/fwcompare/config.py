@@ -30,7 +30,8 @@ def build_profile() -> str:
     """The profile this process builds with: ``FWCOMPARE_PROFILE``, default ``"full"``."""
     value = os.environ.get(PROFILE_VARIABLE, "").strip() or "full"
     if value not in PROFILES:
-        raise ValueError(f"{PROFILE_VARIABLE}={value!r} is not a build profile; allowed: {', '.join(PROFILES)}")
+        raise ValueError(f"{PROFILE_VARIABLE}={value!r} is not a build profile; "
+                         f"allowed: {', '.join(PROFILES)}")
     return value
 
 

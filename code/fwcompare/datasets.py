@@ -104,9 +104,9 @@ def _check_archives(name: str, raw: Path) -> list[str]:
         path = raw / filename
         if not path.exists():
             missing.append(filename)
-        elif _md5(path) != md5:
+        elif (actual := _md5(path)) != md5:
             raise ChecksumError(
-                f"{path} is corrupt: its MD5 is {_md5(path)}, torchvision expects {md5}. "
+                f"{path} is corrupt: its MD5 is {actual}, torchvision expects {md5}. "
                 f"Delete it to download it again, or replace it with the original file."
             )
     return missing
@@ -125,7 +125,7 @@ def _fetch(name: str, root: Path, raw: Path, download: bool) -> None:
     missing = _check_archives(name, raw)
     if missing and not download:
         raise _missing_error(name, raw, missing, reason="download=False")
-    raw.mkdir(parents=True, exist_ok=True)
+    raw.mkdir(parents=True, exist_ok=True)  # also creates the root
     with tempfile.TemporaryDirectory(prefix=".staging-", dir=root) as staging:
         staged_raw = Path(staging) / _dataset(name).folder / "raw"
         staged_raw.mkdir(parents=True)
@@ -172,7 +172,6 @@ def load(name: str, split: str, root: str | os.PathLike | None = None, *, downlo
     root = data_root(root)
     raw = root / spec.folder / "raw"
     if _check_archives(name, raw) or not _extracted_files_present(name, raw):
-        root.mkdir(parents=True, exist_ok=True)
         _fetch(name, root, raw, download)
     dataset = _torchvision_class(name)(root=root, train=split == "train", download=False)
     return dataset.data.numpy(), dataset.targets.numpy().astype(np.int64)
@@ -194,13 +193,15 @@ def pixel_stats(images: np.ndarray) -> tuple[float, float]:
 
 
 def _rng(seed: int, *stream: int) -> np.random.Generator:
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed={seed!r} must be a non-negative int")
     return np.random.default_rng([int(seed), *stream])
 
 
 def train_val_split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices ``(train, validation)`` of a seeded random split of ``n`` examples."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+        raise ValueError(f"n={n!r} must be an int >= 2")
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction={val_fraction!r} must be strictly between 0 and 1")
     n_val = round(n * val_fraction)
@@ -210,8 +211,8 @@ def train_val_split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray,
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
-def batch_order(n: int, batch_size: int, seed: int, epoch: int, *, drop_last: bool = False,
-                ) -> list[np.ndarray]:
+def batch_order(n: int, batch_size: int, seed: int, epoch: int, *,
+                drop_last: bool = False) -> list[np.ndarray]:
     """The index batches of one epoch: a permutation of ``range(n)`` seeded by ``(seed, epoch)``.
 
     Both frameworks take their batches from here, so for a given seed they see the same

@@ -1,1 +1,1 @@
-"""JAX / Flax / Optax side of the book: models, data, train, evaluate (mirrored by ``fwcompare.torch_impl``)."""
+"""JAX / Flax / Optax side of the book (mirrored by ``fwcompare.torch_impl``)."""

@@ -14,7 +14,7 @@ NUM_CLASSES = 10
 
 
 class MLP(nn.Module):
-    """Flatten, then ``Dense -> relu`` per hidden width, then a ``Dense`` to the class logits."""
+    """Flatten, then ``Dense -> relu`` per hidden width, then ``Dense`` to the logits."""
 
     hidden: Sequence[int] = (128,)
     num_classes: int = NUM_CLASSES
@@ -62,10 +62,10 @@ def import_layers(params, layers: Sequence[tuple[np.ndarray, np.ndarray]]) -> di
     if len(names) != len(layers):
         raise ValueError(f"params have {len(names)} dense layers, got {len(layers)} weight pairs")
     updated = {}
-    for index, (name, (weight, bias)) in enumerate(zip(names, layers)):
-        kernel = params[name]["kernel"]
-        if tuple(weight.shape[::-1]) != tuple(kernel.shape) or tuple(bias.shape) != tuple(params[name]["bias"].shape):
-            raise ValueError(f"layer {index}: expected weight {tuple(kernel.shape[::-1])} and bias "
-                             f"{tuple(params[name]['bias'].shape)}, got {tuple(weight.shape)} and {tuple(bias.shape)}")
+    for index, (name, (weight, bias)) in enumerate(zip(names, layers, strict=True)):
+        expected = (tuple(params[name]["kernel"].shape[::-1]), tuple(params[name]["bias"].shape))
+        if (tuple(weight.shape), tuple(bias.shape)) != expected:
+            raise ValueError(f"layer {index}: expected weight and bias shapes {expected}, "
+                             f"got {(tuple(weight.shape), tuple(bias.shape))}")
         updated[name] = {"kernel": jnp.asarray(weight.T), "bias": jnp.asarray(bias)}
     return updated

@@ -43,7 +43,8 @@ def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
 
 
 @jax.jit
-def train_step(state: TrainState, x: jax.Array, y: jax.Array) -> tuple[TrainState, jax.Array]:
+def train_step(state: TrainState, x: jax.Array, y: jax.Array,
+               ) -> tuple[TrainState, jax.Array]:
     """One update: returns the new state and the batch loss. Compiled once per batch shape."""
 
     def loss_fn(params):

@@ -13,14 +13,14 @@ NUM_CLASSES = 10
 
 
 class MLP(nn.Module):
-    """Flatten, then ``Linear -> ReLU`` per hidden width, then a ``Linear`` to the class logits."""
+    """Flatten, then ``Linear -> ReLU`` per hidden width, then ``Linear`` to the logits."""
 
     def __init__(self, hidden: Sequence[int] = (128,), in_features: int = IMAGE_PIXELS,
                  num_classes: int = NUM_CLASSES):
         super().__init__()
         widths = [in_features, *hidden]
         layers: list[nn.Module] = []
-        for fan_in, fan_out in zip(widths[:-1], widths[1:]):
+        for fan_in, fan_out in zip(widths[:-1], widths[1:], strict=True):
             layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
         layers.append(nn.Linear(widths[-1], num_classes))
         self.layers = nn.Sequential(*layers)
@@ -60,10 +60,11 @@ def import_layers(model: nn.Module, layers: Sequence[tuple[np.ndarray, np.ndarra
     if len(targets) != len(layers):
         raise ValueError(f"model has {len(targets)} dense layers, got {len(layers)} weight pairs")
     with torch.no_grad():
-        for index, (layer, (weight, bias)) in enumerate(zip(targets, layers)):
-            if tuple(weight.shape) != tuple(layer.weight.shape) or tuple(bias.shape) != tuple(layer.bias.shape):
-                raise ValueError(f"layer {index}: expected weight {tuple(layer.weight.shape)} and bias "
-                                 f"{tuple(layer.bias.shape)}, got {tuple(weight.shape)} and {tuple(bias.shape)}")
+        for index, (layer, (weight, bias)) in enumerate(zip(targets, layers, strict=True)):
+            expected = (tuple(layer.weight.shape), tuple(layer.bias.shape))
+            if (tuple(weight.shape), tuple(bias.shape)) != expected:
+                raise ValueError(f"layer {index}: expected weight and bias shapes {expected}, "
+                                 f"got {(tuple(weight.shape), tuple(bias.shape))}")
             layer.weight.copy_(torch.as_tensor(weight))
             layer.bias.copy_(torch.as_tensor(bias))
     return model

@@ -26,9 +26,9 @@ def make_optimizer(config: MLPConfig, parameters: Iterable[nn.Parameter]) -> tor
     raise ValueError(f"optimizer {config.optimizer!r} is unknown")  # MLPConfig already rejects it
 
 
-def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-               ) -> torch.Tensor:
-    """One update in place; returns the batch loss as a detached tensor (no host sync)."""
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer,
+               x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """One update in place; returns the batch loss, detached (no wait for the device)."""
     optimizer.zero_grad(set_to_none=True)
     loss = nn.functional.cross_entropy(model(x), y)
     loss.backward()

@@ -1,0 +1,167 @@
+"""The book builds strictly, fails on a failing cell or a warning, re-executes when code/
+changes, and the pages it produces hold what the chapters promise."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fwcompare import sphinxext
+
+REPO = Path(__file__).resolve().parents[1]
+JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
+CHAPTER = "book/beyond/how-this-book-is-built"
+
+pytestmark = [pytest.mark.book, pytest.mark.timeout(1800)]
+
+
+def build(source: Path, output: Path, profile: str = "smoke") -> subprocess.CompletedProcess:
+    """``jupyter-book build SOURCE -n -W --keep-going`` into ``OUTPUT/_build``, as the Makefile runs it."""
+    env = {**os.environ, "FWCOMPARE_PROFILE": profile}
+    return subprocess.run(
+        [str(JUPYTER_BOOK), "build", str(source), "--path-output", str(output), "-n", "-W", "--keep-going"],
+        env=env, capture_output=True, text=True, check=False)
+
+
+def page_text(path: Path) -> str:
+    """The visible text of a built page's main content, tags stripped, whitespace folded."""
+    markup = path.read_text()
+    main = markup[markup.index("<main"):markup.index("</main>")]
+    main = re.sub(r"<(script|style)\b.*?</\1>", " ", main, flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", main)))
+
+
+def toc_pages() -> list[str]:
+    return re.findall(r"(?:root|file):\s*(\S+)", (REPO / "_toc.yml").read_text())
+
+
+@pytest.fixture(scope="session")
+def smoke_build(tmp_path_factory) -> Path:
+    """The whole book, built once per test session in the smoke profile. Returns ``_build``."""
+    output = tmp_path_factory.mktemp("smoke-book")
+    result = build(REPO, output)
+    assert result.returncode == 0, f"smoke build failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
+    return output / "_build"
+
+
+def glued_values(built: Path, docname: str) -> dict[str, str]:
+    """``{name: text/plain}`` of every value a page glued (myst-nb writes them next to the notebook)."""
+    glue_file = built / "jupyter_execute" / f"{docname}.glue.json"
+    return {name: output["data"]["text/plain"] for name, output in json.loads(glue_file.read_text()).items()}
+
+
+# --- the real book -------------------------------------------------------------------------
+
+def test_every_toc_page_is_built(smoke_build):
+    for page in toc_pages():
+        assert (smoke_build / "html" / f"{page}.html").is_file(), page
+
+
+def test_no_page_shows_a_traceback_or_an_error(smoke_build):
+    for path in (smoke_build / "html").rglob("*.html"):
+        markup = path.read_text()
+        assert "Traceback (most recent call last)" not in markup, path
+        assert not re.search(r'class="[^"]*\boutput\b[^"]*\btraceback\b', markup), path
+        assert "ZeroDivisionError" not in markup and "ModuleNotFoundError" not in markup, path
+
+
+def test_smoke_pages_carry_the_banner(smoke_build):
+    for page in toc_pages():
+        assert sphinxext.SMOKE_BANNER[:60] in (smoke_build / "html" / f"{page}.html").read_text(), page
+
+
+def test_chapter_shows_its_loss_figure(smoke_build):
+    page = smoke_build / "html" / f"{CHAPTER}.html"
+    figure = re.search(r'<figure[^>]*id="fig-build-loss-curves".*?</figure>', page.read_text(), flags=re.S)
+    assert figure, "the loss-curve figure is missing"
+    image = re.search(r'<img[^>]*alt="([^"]+)"[^>]*src="([^"]+)"', figure.group(0)) or \
+        re.search(r'<img[^>]*src="([^"]+)"[^>]*alt="([^"]+)"', figure.group(0))
+    assert image, "the figure has no image with alt text"
+    source = next(g for g in image.groups() if g.endswith(".png"))
+    image_file = (page.parent / source).resolve()
+    assert image_file.is_file() and image_file.stat().st_size > 10_000, image_file
+    assert "Training loss per step" in figure.group(0)
+
+
+def test_chapter_prose_holds_the_glued_numbers(smoke_build):
+    glued = glued_values(smoke_build, CHAPTER)
+    text = page_text(smoke_build / "html" / f"{CHAPTER}.html")
+    torch_accuracy = float(glued["torch_test_accuracy"])
+    jax_accuracy = float(glued["jax_test_accuracy"])
+    assert 0.0 < torch_accuracy <= 1.0 and 0.0 < jax_accuracy <= 1.0
+    row = re.search(r"test accuracy (\d+\.\d\d)% (\d+\.\d\d)%", text)
+    assert row, "the results table has no test-accuracy row"
+    assert row.groups() == (f"{100 * torch_accuracy:.2f}", f"{100 * jax_accuracy:.2f}")
+    assert f"PyTorch reaches {100 * torch_accuracy:.2f}% and JAX {100 * jax_accuracy:.2f}%" in text
+    assert float(glued["parity_max_diff"]) < 1e-5
+    assert f"{float(glued['parity_max_diff']):.1e}" in text
+    assert "101,770 parameters" in text
+    assert "PyTorch device" in text and "jaxlib" in text  # the environment table
+
+
+# --- strictness and the cache, on small books written here ---------------------------------
+
+PAGE_HEADER = """---
+jupytext: {text_representation: {extension: .md, format_name: myst}}
+kernelspec: {name: python3, display_name: Python 3}
+---
+"""
+
+
+def mini_book(root: Path, body: str, code: dict[str, str] | None = None) -> Path:
+    """A one-page book using the real _config.yml (so the real strictness settings apply)."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "_config.yml", root / "_config.yml")
+    (root / "_toc.yml").write_text("format: jb-book\nroot: index\n")
+    (root / "index.md").write_text(PAGE_HEADER + body)
+    for name, text in (code or {}).items():
+        (root / "code" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "code" / name).write_text(text)
+    return root
+
+
+def test_a_failing_cell_fails_the_build(tmp_path):
+    book = mini_book(tmp_path / "book", "# Fails\n\n```{code-cell} ipython3\n1 / 0\n```\n")
+    result = build(book, tmp_path / "out")
+    assert result.returncode != 0
+    assert "ZeroDivisionError" in result.stdout + result.stderr
+
+
+def test_a_cell_tagged_raises_exception_is_allowed(tmp_path):
+    body = "# Meant to fail\n\n```{code-cell} ipython3\n:tags: [raises-exception]\n\n1 / 0\n```\n"
+    result = build(mini_book(tmp_path / "book", body), tmp_path / "out")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "ZeroDivisionError" in (tmp_path / "out" / "_build" / "html" / "index.html").read_text()
+
+
+def test_a_warning_fails_the_build(tmp_path):
+    book = mini_book(tmp_path / "book", "# Broken link\n\nSee {doc}`no-such-page`.\n")
+    result = build(book, tmp_path / "out")
+    assert result.returncode != 0
+    assert "no-such-page" in result.stdout + result.stderr
+
+
+def test_cache_reexecutes_only_when_code_changes(tmp_path):
+    body = ("# Counts its executions\n\n```{code-cell} ipython3\n"
+            "with open('executions.log', 'a') as log:\n    log.write('ran\\n')\n```\n")
+    book = mini_book(tmp_path / "book", body, code={"pkg/module.py": "VALUE = 1\n"})
+    log = book / "executions.log"
+
+    def build_and_count() -> int:
+        result = build(book, tmp_path / "out")
+        assert result.returncode == 0, result.stdout[-3000:]
+        return len(log.read_text().splitlines())
+
+    assert build_and_count() == 1
+    assert build_and_count() == 1, "an unchanged book must come from the cache"
+    (book / "code" / "pkg" / "module.py").write_text("VALUE = 2\n")
+    assert build_and_count() == 2, "a change under code/ must re-execute the page"
+    assert build_and_count() == 2
