@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+
+from book_helpers import REPO, build
 
 
 @pytest.fixture
@@ -15,3 +19,12 @@ def tiny_images() -> tuple[np.ndarray, np.ndarray]:
     noise = rng.normal(0, 40, size=(256, 28, 28))
     images = np.clip(templates[labels] + noise, 0, 255).astype(np.uint8)
     return images, labels
+
+
+@pytest.fixture(scope="session")
+def smoke_build(tmp_path_factory) -> Path:
+    """The whole book, built once per test session in the smoke profile. Returns its ``_build``."""
+    output = tmp_path_factory.mktemp("smoke-book")
+    result = build(REPO, output)
+    assert result.returncode == 0, f"smoke build failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
+    return output / "_build"

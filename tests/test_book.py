@@ -3,59 +3,18 @@ changes, and the pages it produces hold what the chapters promise."""
 
 from __future__ import annotations
 
-import html
-import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from book_helpers import REPO, build, figures, glued_values, page_text, toc_pages
 from fwcompare import sphinxext
 
-REPO = Path(__file__).resolve().parents[1]
-JUPYTER_BOOK = Path(sys.executable).with_name("jupyter-book")
 CHAPTER = "book/beyond/how-this-book-is-built"
 
 pytestmark = [pytest.mark.book, pytest.mark.timeout(1800)]
-
-
-def build(source: Path, output: Path, profile: str = "smoke") -> subprocess.CompletedProcess:
-    """``jupyter-book build SOURCE -n -W --keep-going`` into ``OUTPUT/_build``, as the Makefile runs it."""
-    env = {**os.environ, "FWCOMPARE_PROFILE": profile}
-    return subprocess.run(
-        [str(JUPYTER_BOOK), "build", str(source), "--path-output", str(output), "-n", "-W", "--keep-going"],
-        env=env, capture_output=True, text=True, check=False)
-
-
-def page_text(path: Path) -> str:
-    """The visible text of a built page's main content, tags stripped, whitespace folded."""
-    markup = path.read_text()
-    main = markup[markup.index("<main"):markup.index("</main>")]
-    main = re.sub(r"<(script|style)\b.*?</\1>", " ", main, flags=re.S)
-    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", main)))
-
-
-def toc_pages() -> list[str]:
-    return re.findall(r"(?:root|file):\s*(\S+)", (REPO / "_toc.yml").read_text())
-
-
-@pytest.fixture(scope="session")
-def smoke_build(tmp_path_factory) -> Path:
-    """The whole book, built once per test session in the smoke profile. Returns ``_build``."""
-    output = tmp_path_factory.mktemp("smoke-book")
-    result = build(REPO, output)
-    assert result.returncode == 0, f"smoke build failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
-    return output / "_build"
-
-
-def glued_values(built: Path, docname: str) -> dict[str, str]:
-    """``{name: text/plain}`` of every value a page glued (myst-nb writes them next to the notebook)."""
-    glue_file = built / "jupyter_execute" / f"{docname}.glue.json"
-    return {name: output["data"]["text/plain"] for name, output in json.loads(glue_file.read_text()).items()}
 
 
 # --- the real book -------------------------------------------------------------------------
@@ -82,13 +41,9 @@ def test_chapter_shows_its_loss_figure(smoke_build):
     page = smoke_build / "html" / f"{CHAPTER}.html"
     figure = re.search(r'<figure[^>]*id="fig-build-loss-curves".*?</figure>', page.read_text(), flags=re.S)
     assert figure, "the loss-curve figure is missing"
-    image = re.search(r'<img[^>]*alt="([^"]+)"[^>]*src="([^"]+)"', figure.group(0)) or \
-        re.search(r'<img[^>]*src="([^"]+)"[^>]*alt="([^"]+)"', figure.group(0))
-    assert image, "the figure has no image with alt text"
-    source = next(g for g in image.groups() if g.endswith(".png"))
-    image_file = (page.parent / source).resolve()
-    assert image_file.is_file() and image_file.stat().st_size > 10_000, image_file
     assert "Training loss per step" in figure.group(0)
+    [(alt, image)] = [(alt, image) for alt, image in figures(page) if "Training loss" in alt]
+    assert image.suffix == ".png" and image.stat().st_size > 10_000, image
 
 
 def test_chapter_prose_holds_the_glued_numbers(smoke_build):

@@ -27,9 +27,14 @@ def to_device(images: np.ndarray, labels: np.ndarray, mean: float = 0.0, std: fl
     return x, y
 
 
+@jax.jit
+def take(x: jax.Array, y: jax.Array, index: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(x[index], y[index])`` as one compiled gather: un-jitted, each indexing is its own dispatch."""
+    return x[index], y[index]
+
+
 def iterate_batches(x: jax.Array, y: jax.Array, order: Sequence[np.ndarray],
                     ) -> Iterator[tuple[jax.Array, jax.Array]]:
     """``(x[idx], y[idx])`` for each index batch of ``order`` (from ``datasets.batch_order``)."""
     for idx in order:
-        index = jnp.asarray(idx)
-        yield x[index], y[index]
+        yield take(x, y, jnp.asarray(idx))
