@@ -18,6 +18,10 @@ PROFILE_VARIABLE = "FWCOMPARE_PROFILE"
 
 DATASET_NAMES = ("mnist", "fashion_mnist")
 OPTIMIZERS = ("sgd", "adam", "adamw")
+# Weight initialisation: each framework's own default, or the other framework's scheme.
+#   "torch": weights and biases uniform in +-1/sqrt(fan_in) (torch.nn.Linear / Conv2d default)
+#   "flax":  LeCun normal weights (truncated normal, variance 1/fan_in), zero biases (Flax default)
+INIT_SCHEMES = ("default", "torch", "flax")
 
 # Smoke profile: enough real examples that loss visibly falls, few enough that every
 # chapter runs in seconds on two CPU cores.
@@ -59,29 +63,71 @@ class MLPConfig:
     seed: int = 0
     input_mean: float = 0.0
     input_std: float = 1.0
+    init_scheme: str = "default"
     train_limit: int | None = None
     test_limit: int | None = None
 
+    architecture = "mlp"
+
     def __post_init__(self) -> None:
-        _require(self.dataset in DATASET_NAMES,
-                 f"dataset={self.dataset!r} is unknown; allowed: {', '.join(DATASET_NAMES)}")
         _require(isinstance(self.hidden, tuple) and len(self.hidden) > 0
                  and all(isinstance(h, int) and h > 0 for h in self.hidden),
                  f"hidden={self.hidden!r} must be a non-empty tuple of positive ints, e.g. (128,)")
-        _require(self.optimizer in OPTIMIZERS,
-                 f"optimizer={self.optimizer!r} is unknown; allowed: {', '.join(OPTIMIZERS)}")
-        _require(self.learning_rate > 0, f"learning_rate={self.learning_rate!r} must be > 0")
-        _require(0 <= self.momentum < 1, f"momentum={self.momentum!r} must be in [0, 1)")
-        _require(self.weight_decay >= 0, f"weight_decay={self.weight_decay!r} must be >= 0")
-        _require(self.batch_size >= 1, f"batch_size={self.batch_size!r} must be >= 1")
-        _require(self.epochs >= 1, f"epochs={self.epochs!r} must be >= 1")
-        _require(self.input_std > 0, f"input_std={self.input_std!r} must be > 0")
-        for name in ("train_limit", "test_limit"):
-            limit = getattr(self, name)
-            _require(limit is None or limit >= 1, f"{name}={limit!r} must be None or >= 1")
+        _check_training_fields(self)
 
 
-def for_profile(config: MLPConfig, profile: str | None = None) -> MLPConfig:
+def _check_training_fields(cfg) -> None:
+    """Checks shared by every experiment configuration."""
+    _require(cfg.dataset in DATASET_NAMES,
+             f"dataset={cfg.dataset!r} is unknown; allowed: {', '.join(DATASET_NAMES)}")
+    _require(cfg.optimizer in OPTIMIZERS,
+             f"optimizer={cfg.optimizer!r} is unknown; allowed: {', '.join(OPTIMIZERS)}")
+    _require(cfg.learning_rate > 0, f"learning_rate={cfg.learning_rate!r} must be > 0")
+    _require(0 <= cfg.momentum < 1, f"momentum={cfg.momentum!r} must be in [0, 1)")
+    _require(cfg.weight_decay >= 0, f"weight_decay={cfg.weight_decay!r} must be >= 0")
+    _require(cfg.batch_size >= 1, f"batch_size={cfg.batch_size!r} must be >= 1")
+    _require(cfg.epochs >= 1, f"epochs={cfg.epochs!r} must be >= 1")
+    _require(cfg.input_std > 0, f"input_std={cfg.input_std!r} must be > 0")
+    _require(cfg.init_scheme in INIT_SCHEMES,
+             f"init_scheme={cfg.init_scheme!r} is unknown; allowed: {', '.join(INIT_SCHEMES)}")
+    for name in ("train_limit", "test_limit"):
+        limit = getattr(cfg, name)
+        _require(limit is None or limit >= 1, f"{name}={limit!r} must be None or >= 1")
+
+
+@dataclass(frozen=True)
+class CNNConfig:
+    """The small convolutional network of "What are JAX and Flax?": conv32 3x3 - relu - avgpool 2 -
+    conv64 3x3 - relu - avgpool 2 - dense256 - relu - dense10, with "same" padding.
+
+    ``val_fraction`` of the training set is held out to choose the best epoch.
+    """
+
+    dataset: str = "mnist"
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    batch_size: int = 64
+    epochs: int = 10
+    seed: int = 0
+    val_fraction: float = 0.2
+    input_mean: float = 0.0
+    input_std: float = 1.0
+    init_scheme: str = "default"
+    train_limit: int | None = None
+    test_limit: int | None = None
+
+    architecture = "cnn"
+    hidden = ()  # no hidden-width setting: the architecture is fixed
+
+    def __post_init__(self) -> None:
+        _check_training_fields(self)
+        _require(0 < self.val_fraction < 1,
+                 f"val_fraction={self.val_fraction!r} must be strictly between 0 and 1")
+
+
+def for_profile(config: Config, profile: str | None = None) -> Config:
     """``config`` as the given build profile runs it (default: the current profile)."""
     profile = build_profile() if profile is None else profile
     if profile not in PROFILES:
@@ -96,6 +142,12 @@ def for_profile(config: MLPConfig, profile: str | None = None) -> MLPConfig:
     )
 
 
+Config = MLPConfig | CNNConfig
+
+
 # The 784-128-10 network of "Exploring PyTorch and JAX", trained as that post does
 # (SGD, learning rate 0.001, momentum 0.9, batch 64, 2 epochs) on pixels scaled to [0, 1].
 FASHION_MLP = MLPConfig()
+
+# The CNN of "What are JAX and Flax?": MNIST, Adam 1e-3, batch 64, 10 epochs, 80/20 split.
+MNIST_CNN = CNNConfig()

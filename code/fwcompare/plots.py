@@ -63,3 +63,100 @@ def loss_curves(curves: Mapping[str, np.ndarray], title: str = "Training loss", 
         ax.legend()
         fig.tight_layout()
     return fig
+
+
+def weight_grids(weights: Mapping[str, np.ndarray], columns: int = 16, image_shape=(28, 28)):
+    """First-layer weights, one small grey image per unit, one panel per label.
+
+    ``weights[label]`` has shape ``(units, pixels)`` (PyTorch's ``(out, in)`` layout). Each unit's
+    image is scaled on its own (symmetric around 0, mid-grey = 0), so the pattern shows, not the scale.
+    """
+    if not weights:
+        raise ValueError("weights is empty: pass at least one {label: (units, pixels)} entry")
+    units = max(len(np.asarray(matrix)) for matrix in weights.values())
+    rows_needed = -(-units // columns)
+    with plt.rc_context({**STYLE, "axes.grid": False}):
+        # square cells: the height follows the number of rows, plus room for the panel titles
+        fig = plt.figure(figsize=(6.2 * len(weights), 6.2 * rows_needed / columns + 0.6))
+        panels = fig.subfigures(1, len(weights), squeeze=False)[0]
+        for panel, (label, matrix) in zip(panels, weights.items(), strict=True):
+            matrix = np.asarray(matrix)
+            if matrix.ndim != 2 or matrix.shape[1] != image_shape[0] * image_shape[1]:
+                raise ValueError(f"weights for {label!r} must have shape (units, {np.prod(image_shape)}), "
+                                 f"got {matrix.shape}")
+            rows = -(-len(matrix) // columns)
+            axes = panel.subplots(rows, columns, gridspec_kw={"wspace": 0.05, "hspace": 0.05})
+            for ax, unit in zip(axes.flat, range(rows * columns), strict=True):
+                ax.set_axis_off()
+                if unit < len(matrix):
+                    scale = np.abs(matrix[unit]).max() or 1.0
+                    ax.imshow(matrix[unit].reshape(image_shape), cmap="gray", vmin=-scale, vmax=scale)
+            panel.suptitle(label, color=color(label) or "black", fontsize=13)
+    return fig
+
+
+def train_val_curves(histories: Mapping[str, object], title: str = "Loss per epoch"):
+    """Training and validation loss per epoch for each ``{label: fwcompare.history.History}``;
+    the best epoch (lowest validation loss) is marked."""
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for label, history in histories.items():
+            epochs = np.arange(1, history.epochs + 1)
+            line_color = color(label)
+            ax.plot(epochs, history.train_loss, "--", color=line_color, label=f"{label}: training")
+            ax.plot(epochs, history.val_loss, "-o", color=line_color, markersize=4,
+                    label=f"{label}: validation")
+            best = history.best_epoch
+            ax.plot(best, history.val_loss[best - 1], "*", color=line_color, markersize=14,
+                    markeredgecolor="black", label=f"{label}: best epoch ({best})")
+        ax.set(xlabel="epoch", ylabel="cross-entropy loss", title=title)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.legend(fontsize=9)
+        fig.tight_layout()
+    return fig
+
+
+def time_bars(parts: Mapping[str, Mapping[str, float]], title: str = "Training time", unit: str = "s"):
+    """Horizontal stacked bars: ``{bar label: {part name: seconds}}``, parts in the same order for all
+    bars (e.g. compile/warm-up, then steady-state training). Each part is labelled with its value."""
+    if not parts:
+        raise ValueError("parts is empty: pass at least one {bar: {part: seconds}} entry")
+    part_names = list(next(iter(parts.values())))
+    shades = [0.45, 1.0, 0.7, 0.3]
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(7, 1.4 + 0.8 * len(parts)))
+        for row, (bar, values) in enumerate(parts.items()):
+            left = 0.0
+            for index, name in enumerate(part_names):
+                width = values[name]
+                ax.barh(row, width, left=left, color=color(bar) or "grey", alpha=shades[index % len(shades)],
+                        edgecolor="black", label=name if row == 0 else None)
+                ax.text(left + width / 2, row, f"{width:.3g} {unit}", ha="center", va="center", fontsize=9,
+                        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.5})
+                left += width
+        ax.set_yticks(range(len(parts)), list(parts))
+        ax.invert_yaxis()
+        ax.set(xlabel=f"time ({unit})", title=title)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25 - 0.1 / len(parts)), ncol=len(part_names),
+                  fontsize=9, frameon=False)
+        fig.tight_layout()
+    return fig
+
+
+def seed_spread(results: Mapping[str, np.ndarray], ylabel: str = "test accuracy", title: str = ""):
+    """One column per label: every seed's value as a dot, mean and +-1 standard deviation as a bar."""
+    if not results:
+        raise ValueError("results is empty: pass at least one {label: values} entry")
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(1.2 + 1.6 * len(results), 4))
+        for position, (label, values) in enumerate(results.items()):
+            values = np.asarray(values, dtype=float)
+            point_color = color(label) or "grey"
+            jitter = np.linspace(-0.12, 0.12, len(values))
+            ax.scatter(position + jitter, values, color=point_color, alpha=0.6, s=22, zorder=3)
+            ax.errorbar(position, values.mean(), yerr=values.std(ddof=1) if len(values) > 1 else 0,
+                        fmt="_", color="black", markersize=26, capsize=8, linewidth=1.5, zorder=4)
+        ax.set_xticks(range(len(results)), list(results), fontsize=9)
+        ax.set(ylabel=ylabel, title=title)
+        fig.tight_layout()
+    return fig

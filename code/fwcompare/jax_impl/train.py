@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,12 +12,15 @@ import optax
 from flax.training.train_state import TrainState
 
 from fwcompare import datasets
-from fwcompare.config import MLPConfig
+from fwcompare.benchmark import sync
+from fwcompare.config import Config
+from fwcompare.history import History
 from fwcompare.jax_impl.data import iterate_batches
-from fwcompare.jax_impl.models import create_mlp
+from fwcompare.jax_impl.evaluate import evaluate
+from fwcompare.jax_impl.models import model_for
 
 
-def make_optimizer(config: MLPConfig) -> optax.GradientTransformation:
+def make_optimizer(config: Config) -> optax.GradientTransformation:
     """The Optax transformation matching ``torch_impl.train.make_optimizer`` for ``config``.
 
     PyTorch's SGD and Adam add ``weight_decay * param`` to the gradient (L2 penalty), so that
@@ -28,12 +34,12 @@ def make_optimizer(config: MLPConfig) -> optax.GradientTransformation:
         return optax.chain(*l2, optax.adam(config.learning_rate))
     if config.optimizer == "adamw":
         return optax.adamw(config.learning_rate, weight_decay=config.weight_decay)
-    raise ValueError(f"optimizer {config.optimizer!r} is unknown")  # MLPConfig already rejects it
+    raise ValueError(f"optimizer {config.optimizer!r} is unknown")  # the configs already reject it
 
 
-def create_train_state(config: MLPConfig) -> TrainState:
+def create_train_state(config: Config) -> TrainState:
     """Model function, parameters and optimiser state in one immutable pytree."""
-    model, params = create_mlp(config.hidden, config.seed)
+    model, params = model_for(config)
     return TrainState.create(apply_fn=model.apply, params=params, tx=make_optimizer(config))
 
 
@@ -54,19 +60,50 @@ def train_step(state: TrainState, x: jax.Array, y: jax.Array,
     return state.apply_gradients(grads=grads), loss
 
 
-def train(config: MLPConfig, x: jax.Array, y: jax.Array, state: TrainState | None = None,
+def train_epoch(state: TrainState, x: jax.Array, y: jax.Array, order: Sequence[np.ndarray],
+                ) -> tuple[TrainState, jax.Array]:
+    """One pass over the batches ``order`` lists; returns the new state and per-step losses."""
+    losses = []
+    for xb, yb in iterate_batches(x, y, order):
+        state, loss = train_step(state, xb, yb)
+        losses.append(loss)
+    return state, jnp.stack(losses)
+
+
+def train(config: Config, x: jax.Array, y: jax.Array, state: TrainState | None = None,
           ) -> tuple[TrainState, np.ndarray]:
     """Train for ``config.epochs`` on device arrays ``x``, ``y`` in the shared batch order.
 
     Returns the final state and the per-step losses, shape ``(epochs, steps_per_epoch)``.
     """
-    if state is None:
-        state = create_train_state(config)
+    state = create_train_state(config) if state is None else state
     losses = []
     for epoch in range(config.epochs):
         order = datasets.batch_order(len(x), config.batch_size, config.seed, epoch)
-        for xb, yb in iterate_batches(x, y, order):
-            state, loss = train_step(state, xb, yb)
-            losses.append(loss)
-    # Steps were dispatched asynchronously; stacking waits for them once, at the end.
-    return state, np.asarray(jnp.stack(losses)).reshape(config.epochs, -1)
+        state, epoch_losses = train_epoch(state, x, y, order)
+        losses.append(epoch_losses)
+    # Steps were dispatched asynchronously; converting to NumPy waits for them once, at the end.
+    return state, np.asarray(jnp.stack(losses))
+
+
+def fit(config: Config, train_data: tuple[jax.Array, jax.Array], val_data: tuple[jax.Array, jax.Array],
+        state: TrainState | None = None) -> tuple[TrainState, History]:
+    """Train, evaluate on the validation set after every epoch, and return the best state.
+
+    Parameters are immutable arrays, so keeping the best epoch's is just keeping a reference:
+    later updates create new arrays and cannot change it.
+    """
+    x, y = train_data
+    state = create_train_state(config) if state is None else state
+    records, best_state, best_loss = [], state, float("inf")
+    for epoch in range(config.epochs):
+        start = time.perf_counter()
+        order = datasets.batch_order(len(x), config.batch_size, config.seed, epoch)
+        state, losses = train_epoch(state, x, y, order)
+        train_loss = float(sync(losses).mean())
+        seconds = time.perf_counter() - start
+        metrics = evaluate(state.apply_fn, state.params, *val_data)
+        records.append((train_loss, metrics["loss"], metrics["accuracy"], seconds))
+        if metrics["loss"] < best_loss:
+            best_loss, best_state = metrics["loss"], state
+    return best_state, History(*(np.array(column) for column in zip(*records, strict=True)))

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import copy
+import time
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from fwcompare import datasets
-from fwcompare.config import MLPConfig
+from fwcompare.benchmark import sync
+from fwcompare.config import Config
+from fwcompare.history import History
 from fwcompare.torch_impl.data import iterate_batches
-from fwcompare.torch_impl.models import create_mlp
+from fwcompare.torch_impl.evaluate import evaluate
+from fwcompare.torch_impl.models import model_for
 
 
-def make_optimizer(config: MLPConfig, parameters: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+def make_optimizer(config: Config, parameters: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
     """The optimiser ``config`` names, with the same hyperparameters ``jax_impl`` gives Optax."""
     if config.optimizer == "sgd":
         return torch.optim.SGD(parameters, lr=config.learning_rate, momentum=config.momentum,
@@ -23,7 +28,7 @@ def make_optimizer(config: MLPConfig, parameters: Iterable[nn.Parameter]) -> tor
         return torch.optim.Adam(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
     if config.optimizer == "adamw":
         return torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
-    raise ValueError(f"optimizer {config.optimizer!r} is unknown")  # MLPConfig already rejects it
+    raise ValueError(f"optimizer {config.optimizer!r} is unknown")  # the configs already reject it
 
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer,
@@ -36,19 +41,48 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer,
     return loss.detach()
 
 
-def train(config: MLPConfig, x: torch.Tensor, y: torch.Tensor, model: nn.Module | None = None,
+def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+                order: Sequence[np.ndarray]) -> torch.Tensor:
+    """One pass over the batches ``order`` lists; returns the per-step losses ``(steps,)``."""
+    model.train()
+    return torch.stack([train_step(model, optimizer, xb, yb) for xb, yb in iterate_batches(x, y, order)])
+
+
+def train(config: Config, x: torch.Tensor, y: torch.Tensor, model: nn.Module | None = None,
           ) -> tuple[nn.Module, np.ndarray]:
     """Train for ``config.epochs`` on device tensors ``x``, ``y`` in the shared batch order.
 
     Returns the trained model and the per-step losses, shape ``(epochs, steps_per_epoch)``.
     """
-    if model is None:
-        model = create_mlp(config.hidden, config.seed).to(x.device)
-    model.train()
+    model = model_for(config).to(x.device) if model is None else model
     optimizer = make_optimizer(config, model.parameters())
-    losses = []
-    for epoch in range(config.epochs):
-        order = datasets.batch_order(len(x), config.batch_size, config.seed, epoch)
-        losses += [train_step(model, optimizer, xb, yb) for xb, yb in iterate_batches(x, y, order)]
+    losses = [train_epoch(model, optimizer, x, y,
+                          datasets.batch_order(len(x), config.batch_size, config.seed, epoch))
+              for epoch in range(config.epochs)]
     # Losses stay on the device during training; one transfer at the end.
-    return model, torch.stack(losses).reshape(config.epochs, -1).cpu().numpy()
+    return model, torch.stack(losses).cpu().numpy()
+
+
+def fit(config: Config, train_data: tuple[torch.Tensor, torch.Tensor],
+        val_data: tuple[torch.Tensor, torch.Tensor], model: nn.Module | None = None,
+        ) -> tuple[nn.Module, History]:
+    """Train, evaluate on the validation set after every epoch, and return the best model.
+
+    The model is updated in place, so the best epoch's weights must be *copied* when they are
+    seen (``copy.deepcopy`` of the state dict); they are loaded back at the end.
+    """
+    x, y = train_data
+    model = model_for(config).to(x.device) if model is None else model
+    optimizer = make_optimizer(config, model.parameters())
+    records, best_state, best_loss = [], None, float("inf")
+    for epoch in range(config.epochs):
+        start = time.perf_counter()
+        order = datasets.batch_order(len(x), config.batch_size, config.seed, epoch)
+        train_loss = sync(train_epoch(model, optimizer, x, y, order)).mean().item()
+        seconds = time.perf_counter() - start
+        metrics = evaluate(model, *val_data)
+        records.append((train_loss, metrics["loss"], metrics["accuracy"], seconds))
+        if metrics["loss"] < best_loss:
+            best_loss, best_state = metrics["loss"], copy.deepcopy(model.state_dict())
+    model.load_state_dict(best_state)
+    return model, History(*(np.array(column) for column in zip(*records, strict=True)))
