@@ -37,7 +37,7 @@ def torch_loss_and_grads(model, x, y):
     model.zero_grad()
     loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(x)), torch.from_numpy(y))
     loss.backward()
-    layers = torch_models.dense_layers(model)
+    layers = torch_models.weighted_layers(model)
     grads = [(layer.weight.grad.numpy(), layer.bias.grad.numpy()) for layer in layers]
     return loss.item(), grads
 
@@ -138,9 +138,9 @@ def test_import_layers_rejects_wrong_shapes():
     expected_shapes = r"\(\(64, 784\), \(64,\)\)"
     with pytest.raises(ValueError, match=f"layer 0: expected weight and bias shapes {expected_shapes}"):
         jax_models.import_layers(params, layers)
-    with pytest.raises(ValueError, match="model has 2 dense layers, got 1 weight pairs"):
+    with pytest.raises(ValueError, match="model has 2 weighted layers, got 1 weight pairs"):
         torch_models.import_layers(torch_model, layers[:1])
-    with pytest.raises(ValueError, match="params have 2 dense layers, got 3 weight pairs"):
+    with pytest.raises(ValueError, match="params have 2 weighted layers, got 3 weight pairs"):
         jax_models.import_layers(params, layers + layers[:1])
 
 

@@ -142,7 +142,41 @@ def for_profile(config: Config, profile: str | None = None) -> Config:
     )
 
 
-Config = MLPConfig | CNNConfig
+@dataclass(frozen=True)
+class PureMLPConfig:
+    """The hand-written JAX MLP of the JAX slides: parameters are a list of ``(w, b)`` pairs drawn
+    from ``init_scale * normal``, predictions are log-softmax, the loss is the slides'
+    ``-mean(log_probs * one_hot)``, plain SGD. As in the slides, batches are taken in file order
+    (no shuffling) and pixels are fed unscaled (0..255: ``input_std=1/255``)."""
+
+    dataset: str = "mnist"
+    sizes: tuple[int, ...] = (784, 512, 512, 10)
+    step_size: float = 0.01
+    batch_size: int = 128
+    epochs: int = 10
+    seed: int = 0
+    init_scale: float = 1e-2
+    input_mean: float = 0.0
+    input_std: float = 1 / 255
+    train_limit: int | None = None
+    test_limit: int | None = None
+
+    def __post_init__(self) -> None:
+        _require(self.dataset in DATASET_NAMES,
+                 f"dataset={self.dataset!r} is unknown; allowed: {', '.join(DATASET_NAMES)}")
+        _require(len(self.sizes) >= 2 and all(isinstance(s, int) and s > 0 for s in self.sizes),
+                 f"sizes={self.sizes!r} must be >= 2 positive ints, e.g. (784, 512, 512, 10)")
+        _require(self.step_size > 0, f"step_size={self.step_size!r} must be > 0")
+        _require(self.batch_size >= 1, f"batch_size={self.batch_size!r} must be >= 1")
+        _require(self.epochs >= 1, f"epochs={self.epochs!r} must be >= 1")
+        _require(self.init_scale > 0, f"init_scale={self.init_scale!r} must be > 0")
+        _require(self.input_std > 0, f"input_std={self.input_std!r} must be > 0")
+        for name in ("train_limit", "test_limit"):
+            limit = getattr(self, name)
+            _require(limit is None or limit >= 1, f"{name}={limit!r} must be None or >= 1")
+
+
+Config = MLPConfig | CNNConfig | PureMLPConfig
 
 
 # The 784-128-10 network of "Exploring PyTorch and JAX", trained as that post does
@@ -151,3 +185,6 @@ FASHION_MLP = MLPConfig()
 
 # The CNN of "What are JAX and Flax?": MNIST, Adam 1e-3, batch 64, 10 epochs, 80/20 split.
 MNIST_CNN = CNNConfig()
+
+# The pure-JAX MLP of the JAX slides: 784-512-512-10, SGD step 0.01, batch 128, 10 epochs.
+SLIDES_PURE_MLP = PureMLPConfig()

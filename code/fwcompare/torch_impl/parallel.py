@@ -1,0 +1,71 @@
+"""Data-parallel training in PyTorch with ``DistributedDataParallel`` (DDP).
+
+DDP runs one process per device. Each process holds a full copy of the model, computes the
+gradients of ITS slice of every global batch, and DDP averages the gradients over the
+processes during ``backward()`` (an all-reduce), so every copy takes the same step: the step
+a single process would take on the whole global batch. On a CPU the ``gloo`` backend does the
+all-reduce between local processes.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from fwcompare.config import Config
+from fwcompare.torch_impl import checkpoint
+from fwcompare.torch_impl.models import model_for
+from fwcompare.torch_impl.train import make_optimizer, train_step
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _worker(rank: int, world_size: int, port: int, config: Config, x: np.ndarray, y: np.ndarray,
+            order: Sequence[np.ndarray], result: str) -> None:
+    """One DDP process: joins the group, trains on its slice of each global batch, rank 0 saves."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)  # the processes share the machine's cores
+    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    try:
+        model = model_for(config)  # every rank builds the same weights; DDP also broadcasts rank 0's
+        ddp_model = DistributedDataParallel(model)
+        optimizer = make_optimizer(config, ddp_model.parameters())
+        for index in order:
+            local = np.array_split(index, world_size)[rank]  # this process's slice of the global batch
+            train_step(ddp_model, optimizer, torch.from_numpy(x[local]), torch.from_numpy(y[local]))
+        if rank == 0:
+            checkpoint.save(result, model)
+    finally:
+        dist.destroy_process_group()
+
+
+def train_ddp(config: Config, x: np.ndarray, y: np.ndarray, order: Sequence[np.ndarray],
+              world_size: int) -> nn.Module:
+    """Train ``model_for(config)`` with DDP over ``world_size`` CPU processes on the global
+    batches ``order`` (each batch must split evenly); returns the trained model (rank 0's copy)."""
+    if world_size < 1:
+        raise ValueError(f"world_size={world_size!r} must be >= 1")
+    for index in order:
+        if len(index) % world_size:
+            raise ValueError(f"a global batch of {len(index)} does not split evenly "
+                             f"over {world_size} processes")
+    with tempfile.TemporaryDirectory() as folder:
+        result = str(Path(folder) / "rank0.pt")
+        # "spawn" starts fresh interpreters: safe from notebooks and with threads already running.
+        mp.start_processes(_worker, args=(world_size, _free_port(), config, x, y, list(order), result),
+                           nprocs=world_size, start_method="spawn")
+        return checkpoint.load(result, model_for(config))
