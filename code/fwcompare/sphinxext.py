@@ -6,7 +6,8 @@ must re-execute them although no cell changed. This extension therefore points m
 cache folder named after a hash of those inputs and of the build profile:
 ``_build/.jupyter_cache/<key>``. A new key is an empty cache, so everything re-runs once.
 
-It also puts a banner on every page of a smoke build, whose numbers are not meaningful.
+It also puts a banner on every page of a smoke build, whose numbers are not meaningful, and
+writes a reveal.js deck for each page listed in ``fwcompare_slides`` (``fwcompare.slides``).
 Enabled from ``_config.yml`` (``sphinx.extra_extensions``); works for a plain
 ``jupyter-book build .`` as well as for ``make book``.
 """
@@ -17,7 +18,12 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
+from sphinx.util import logging
+
 from fwcompare import config as fwconfig
+from fwcompare import slides
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_CACHE_INPUTS = ("code", "requirements.txt", "requirements-gpu.txt", "pyproject.toml")
 # Byte-code and editor droppings change without the code changing.
@@ -62,7 +68,21 @@ def _configure(app, config) -> None:
         config.html_theme_options = options
 
 
+def _write_slides(app, exception) -> None:
+    """After a successful HTML build: ``slides/<deck>.html`` for each ``{docname: deck}`` configured."""
+    if exception is not None or app.builder.format != "html":
+        return
+    for docname, deck in app.config.fwcompare_slides.items():
+        if docname not in app.env.all_docs:
+            logger.warning(f"fwcompare_slides names {docname!r}, which is not a page of this book")
+            continue
+        local_reveal = Path(app.confdir) / ".tools" / "node_modules" / "reveal.js" / "dist"
+        logger.info(f"slides: {slides.write_deck(Path(app.outdir), docname, deck, local_reveal)}")
+
+
 def setup(app):
     app.add_config_value("fwcompare_cache_inputs", list(DEFAULT_CACHE_INPUTS), "env")
+    app.add_config_value("fwcompare_slides", {}, "html")
     app.connect("config-inited", _configure)
+    app.connect("build-finished", _write_slides)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
