@@ -1,0 +1,112 @@
+"""The chapter on "An introduction to JAX": built, free of errors, and its prose holds the
+numbers its cells glued, formatted as the prose formats them."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from book_helpers import figures, glued_values, page_text
+
+CHAPTER = "book/posts/an-introduction-to-jax"
+
+pytestmark = [pytest.mark.book, pytest.mark.timeout(1800)]
+
+
+@pytest.fixture(scope="module")
+def page(smoke_build):
+    path = smoke_build / "html" / f"{CHAPTER}.html"
+    assert path.is_file(), f"{CHAPTER} was not built: is it in _toc.yml?"
+    return path
+
+
+@pytest.fixture(scope="module")
+def text(page):
+    return page_text(page)
+
+
+@pytest.fixture(scope="module")
+def glued(smoke_build, page):
+    return glued_values(smoke_build, CHAPTER)
+
+
+def number(glued, name) -> float:
+    return float(glued[name])
+
+
+def test_page_has_no_traceback(page):
+    markup = page.read_text()
+    assert "Traceback (most recent call last)" not in markup
+    assert not re.search(r'class="[^"]*\boutput\b[^"]*\btraceback\b', markup)
+    assert "Warning" not in page_text(page)  # no library warning printed into an output
+
+
+def test_predictions_match_the_post_and_are_shown(glued, text):
+    for index, post_value in enumerate([0.785835, 0.81757444, 0.8455348]):
+        ours = number(glued, f"prob_{index}")
+        assert ours == pytest.approx(post_value, abs=1e-6)
+        assert f"{ours:.7f}" in text
+    assert number(glued, "probs_vs_post") < 1e-6
+    assert f"{number(glued, 'probs_vs_post'):.1e}" in text
+
+
+def test_the_posts_matmul_printout_is_shown_to_come_from_another_input(glued, text):
+    assert glued["post_product_matches_ours"] == "False"
+    assert glued["post_product_from_other_input"] == "True"
+    assert "[21, 2, 3, 0]" in text
+
+
+def test_target_search_finds_the_flat_targets_with_two_ones(glued, text):
+    assert glued["n_candidates"] == "16"
+    assert glued["n_fit_both"] == "3" and glued["fit_both_all_flat"] == "True"
+    assert "[0, 1, 1] , [1, 0, 1] , [1, 1, 0]" in text
+    assert f"Of the 16 candidates, {glued['n_fit_both']} reproduce both" in text
+    assert number(glued, "layers_gap_equal_spacing") < 1e-5 < number(glued, "layers_gap_moved_row")
+
+
+def test_gradients_and_update_match_the_post(glued, text):
+    for name in ("grads_vs_post", "update_vs_post", "grads_torch_vs_jax", "update_torch_vs_jax"):
+        assert number(glued, name) < 1e-5, name
+        assert f"{number(glued, name):.1e}" in text, name
+
+
+def test_naive_loss_is_capped_and_the_stable_one_is_not(glued, text):
+    assert number(glued, "naive_capped_loss") == pytest.approx(18.42, abs=0.01)
+    assert number(glued, "naive_capped_grad") == 0.0
+    assert glued["naive_eps0_loss"] == "inf" and glued["naive_eps0_grad"] == "nan"
+    assert number(glued, "stable_big_loss") == pytest.approx(100.0)
+    assert f"the loss is capped at {number(glued, 'naive_capped_loss'):.2f}" in text
+    assert f"the stable form gives {number(glued, 'stable_big_loss'):.1f}" in text
+    after = number(glued, "loss_after_naive")
+    assert after > number(glued, "loss_before")
+    assert f"the loss rose from {number(glued, 'loss_before'):.3f} to {after:.2f}" in text
+
+
+def test_timings_are_glued_next_to_the_posts(glued, text):
+    eager_ms, jit_us = number(glued, "eager_ms"), number(glued, "jit_us")
+    assert eager_ms > 0 and jit_us > 0 and eager_ms * 1e3 > jit_us
+    assert f"10.3 ms {eager_ms:.2f} ms" in text
+    assert f"4.39 µs {number(glued, 'dispatch_us'):.1f} µs" in text
+    assert f"{number(glued, 'compile_ms'):.0f} ms" in text
+    ratio = number(glued, "timeit_ratio")
+    assert ratio > 4, "the first %timeit repeat includes compilation and must stand out"
+    assert glued["first_repeat_is_slowest"] == "True"
+    assert f"The ratio here is {ratio:.0f} , against the post’s 256.52" in text
+
+
+def test_keys_vmap_and_flax_claims_hold(glued, text):
+    for name in ("key_same_bits", "key_same_draws", "key_repeatable", "derived_keys_differ",
+                 "torch_global_advances", "torch_reseed_repeats", "init_batch_independent",
+                 "eager_list_changed", "biases_zero"):
+        assert glued[name] == "True", name
+    assert glued["jit_list_changed"] == "False"
+    for name in ("vmap_vs_batched", "flax_vmap_vs_batch", "flax_vs_torch_net", "second_vs_exact"):
+        assert number(glued, name) < 1e-5, name
+    assert f"Identical: {glued['init_batch_independent']} ." in text
+
+
+def test_loss_figure_is_shown_with_alt_text(page):
+    [(alt, image)] = figures(page)
+    assert "logit" in alt and len(alt) > 80
+    assert image.suffix == ".png" and image.stat().st_size > 10_000
