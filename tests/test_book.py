@@ -8,9 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from book_helpers import REPO, build, figures, glued_values, page_text, toc_pages
-from fwcompare import sphinxext
+from fwcompare import slides, sphinxext
 
 CHAPTER = "book/beyond/how-this-book-is-built"
 
@@ -25,11 +26,34 @@ def test_every_toc_page_is_built(smoke_build):
 
 
 def test_no_page_shows_a_traceback_or_an_error(smoke_build):
+    """Only cells tagged ``raises-exception`` (failing on purpose) may show an error."""
     for path in (smoke_build / "html").rglob("*.html"):
+        cells = re.split(r'(?=<div class="cell\b)', path.read_text())
+        for cell in (cell for cell in cells if "tag_raises-exception" not in cell[:300]):
+            assert "Traceback (most recent call last)" not in cell, path
+            assert not re.search(r'class="[^"]*\boutput\b[^"]*\btraceback\b', cell), path
+            assert "ZeroDivisionError" not in cell and "ModuleNotFoundError" not in cell, path
+
+
+def configured_decks() -> dict[str, str]:
+    return yaml.safe_load((REPO / "_config.yml").read_text())["sphinx"]["config"]["fwcompare_slides"]
+
+
+def test_slide_decks_are_built_with_their_figures(smoke_build):
+    assert configured_decks(), "no slide decks configured"
+    for docname, deck in configured_decks().items():
+        path = smoke_build / "html" / "slides" / f"{deck}.html"
         markup = path.read_text()
-        assert "Traceback (most recent call last)" not in markup, path
-        assert not re.search(r'class="[^"]*\boutput\b[^"]*\btraceback\b', markup), path
-        assert "ZeroDivisionError" not in markup and "ModuleNotFoundError" not in markup, path
+        assert markup.count("<section") >= 4, f"{path} has too few slides"
+        images = re.findall(r'<img\b[^>]*\bsrc="([^"]+)"', markup)
+        assert images, f"{path} shows no figure"
+        for source in images:
+            assert (path.parent / source).resolve().is_file(), f"{path}: broken image {source}"
+        assert f'href="../{docname}.html"' in markup  # the way back to the chapter
+        vendored = (path.parent / "../_static/reveal/reveal.js").resolve()
+        assert vendored.is_file() or slides.REVEAL_CDN in markup
+        chapter = (smoke_build / "html" / f"{docname}.html").read_text()
+        assert f"slides/{deck}.html" in chapter, f"{docname} does not link to its deck"
 
 
 def test_smoke_pages_carry_the_banner(smoke_build):

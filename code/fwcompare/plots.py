@@ -65,33 +65,45 @@ def loss_curves(curves: Mapping[str, np.ndarray], title: str = "Training loss", 
     return fig
 
 
+def weight_mosaic(matrix: np.ndarray, columns: int = 16, image_shape=(28, 28)) -> np.ndarray:
+    """Units' weights ``(units, pixels)`` tiled into one image, each tile scaled to [-1, 1] on its
+    own (so its pattern shows, not its scale); NaN separators and padding render as background."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    height, width = image_shape
+    if matrix.ndim != 2 or matrix.shape[1] != height * width:
+        raise ValueError(f"weights must have shape (units, {height * width}), got {matrix.shape}")
+    rows = -(-len(matrix) // columns)
+    mosaic = np.full((rows * (height + 1) - 1, columns * (width + 1) - 1), np.nan)
+    scales = np.abs(matrix).max(axis=1, keepdims=True)
+    tiles = (matrix / np.where(scales > 0, scales, 1.0)).reshape(-1, height, width)
+    for unit, tile in enumerate(tiles):
+        row, column = divmod(unit, columns)
+        mosaic[row * (height + 1):row * (height + 1) + height,
+               column * (width + 1):column * (width + 1) + width] = tile
+    return mosaic
+
+
 def weight_grids(weights: Mapping[str, np.ndarray], columns: int = 16, image_shape=(28, 28)):
     """First-layer weights, one small grey image per unit, one panel per label.
 
-    ``weights[label]`` has shape ``(units, pixels)`` (PyTorch's ``(out, in)`` layout). Each unit's
-    image is scaled on its own (symmetric around 0, mid-grey = 0), so the pattern shows, not the scale.
+    ``weights[label]`` has shape ``(units, pixels)`` (PyTorch's ``(out, in)`` layout). Each
+    unit is scaled on its own, symmetric around 0 (mid-grey = 0).
     """
     if not weights:
         raise ValueError("weights is empty: pass at least one {label: (units, pixels)} entry")
-    units = max(len(np.asarray(matrix)) for matrix in weights.values())
-    rows_needed = -(-units // columns)
+    mosaics = {label: weight_mosaic(matrix, columns, image_shape) for label, matrix in weights.items()}
+    first = next(iter(mosaics.values()))
+    cmap = plt.get_cmap("gray").with_extremes(bad="white")
     with plt.rc_context({**STYLE, "axes.grid": False}):
-        # square cells: the height follows the number of rows, plus room for the panel titles
-        fig = plt.figure(figsize=(6.2 * len(weights), 6.2 * rows_needed / columns + 0.6))
-        panels = fig.subfigures(1, len(weights), squeeze=False)[0]
-        for panel, (label, matrix) in zip(panels, weights.items(), strict=True):
-            matrix = np.asarray(matrix)
-            if matrix.ndim != 2 or matrix.shape[1] != image_shape[0] * image_shape[1]:
-                raise ValueError(f"weights for {label!r} must have shape (units, {np.prod(image_shape)}), "
-                                 f"got {matrix.shape}")
-            rows = -(-len(matrix) // columns)
-            axes = panel.subplots(rows, columns, gridspec_kw={"wspace": 0.05, "hspace": 0.05})
-            for ax, unit in zip(axes.flat, range(rows * columns), strict=True):
-                ax.set_axis_off()
-                if unit < len(matrix):
-                    scale = np.abs(matrix[unit]).max() or 1.0
-                    ax.imshow(matrix[unit].reshape(image_shape), cmap="gray", vmin=-scale, vmax=scale)
-            panel.suptitle(label, color=color(label) or "black", fontsize=13)
+        panel_width = 6.2
+        panel_height = panel_width * first.shape[0] / first.shape[1] + 0.6  # room for the title
+        fig, axes = plt.subplots(1, len(mosaics), squeeze=False,
+                                 figsize=(panel_width * len(mosaics), panel_height))
+        for ax, (label, mosaic) in zip(axes[0], mosaics.items(), strict=True):
+            ax.imshow(mosaic, cmap=cmap, vmin=-1, vmax=1, interpolation="nearest")
+            ax.set_axis_off()
+            ax.set_title(label, color=color(label) or "black", fontsize=13)
+        fig.tight_layout()
     return fig
 
 

@@ -73,8 +73,8 @@ def _write_slides(app, exception) -> None:
     if exception is not None or app.builder.format != "html":
         return
     for docname, deck in app.config.fwcompare_slides.items():
-        if docname not in app.env.all_docs:
-            logger.warning(f"fwcompare_slides names {docname!r}, which is not a page of this book")
+        if docname not in app.env.all_docs:  # e.g. a build with a partial table of contents
+            logger.info(f"slides: skipping {docname!r}, which this build does not include")
             continue
         local_reveal = Path(app.confdir) / ".tools" / "node_modules" / "reveal.js" / "dist"
         logger.info(f"slides: {slides.write_deck(Path(app.outdir), docname, deck, local_reveal)}")

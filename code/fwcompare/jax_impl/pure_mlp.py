@@ -99,4 +99,6 @@ def file_order(n: int, batch_size: int, drop_last: bool = False) -> list[np.ndar
     if n < 1 or batch_size < 1:
         raise ValueError(f"n={n!r} and batch_size={batch_size!r} must be >= 1")
     stop = n - n % batch_size if drop_last else n
+    if stop == 0:
+        raise ValueError(f"drop_last with batch_size={batch_size} > n={n} leaves no batch")
     return [np.arange(start, min(start + batch_size, n)) for start in range(0, stop, batch_size)]

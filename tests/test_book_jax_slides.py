@@ -1,0 +1,141 @@
+"""The chapter on the JAX slide deck: built, its only error output is the one it means to show,
+its per-epoch table and its prose hold the numbers its cells glued, and its figure is there."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+import pytest
+
+from book_helpers import figures, glued_values, page_text
+
+CHAPTER = "book/slides/jax-a-comparative-introduction"
+
+pytestmark = [pytest.mark.book, pytest.mark.timeout(1800)]
+
+
+@pytest.fixture(scope="module")
+def page(smoke_build):
+    path = smoke_build / "html" / f"{CHAPTER}.html"
+    assert path.is_file(), f"{CHAPTER} was not built: is it in _toc.yml?"
+    return path
+
+
+@pytest.fixture(scope="module")
+def text(page):
+    return page_text(page)
+
+
+@pytest.fixture(scope="module")
+def glued(smoke_build, page):
+    return glued_values(smoke_build, CHAPTER)
+
+
+def number(glued, name) -> float:
+    return float(glued[name])
+
+
+def string(glued, name) -> str:
+    return ast.literal_eval(glued[name])
+
+
+def cells(markup: str) -> list[str]:
+    """The page's markup cut at the start of every notebook cell."""
+    return re.split(r'(?=<div class="cell\b)', markup)
+
+
+def test_only_the_intended_error_is_shown(page, text):
+    markup = page.read_text()
+    assert "Traceback (most recent call last)" not in markup
+    errors = [cell for cell in cells(markup) if re.search(r'class="[^"]*\boutput\b[^"]*\btraceback\b', cell)]
+    assert len(errors) == 1, "exactly one cell (static shapes) shows an error"
+    assert "tag_raises-exception" in errors[0][:200]
+    assert "ConcretizationTypeError" in errors[0]
+    assert "Warning" not in text  # no library warning printed into an output
+
+
+def test_slides_link_and_short_sections(page):
+    markup = page.read_text()
+    assert ('<p class="fwcompare-slides-link"><a href="../../slides/jax-a-comparative-introduction.html">'
+            "View this chapter as slides</a></p>") in markup
+    assert len(re.findall(r"<h2\b", markup)) >= 8  # one slide per `##` section
+    assert len(re.findall(r"<h3\b", markup)) >= 25  # vertical sub-slides
+
+
+def test_per_epoch_table_holds_the_run(glued, text):
+    rows = ast.literal_eval(glued["epoch_rows"])
+    assert len(rows) == int(glued["epochs"]) >= 1
+    for epoch, seconds, train_accuracy, test_accuracy in rows:
+        assert seconds > 0 and 0.1 < train_accuracy <= 1 and 0.1 < test_accuracy <= 1
+        note = " (includes compilation)" if epoch == 0 else ""
+        assert f"{epoch} {seconds:.2f}{note} {train_accuracy:.4f} {test_accuracy:.4f}" in text, epoch
+    assert rows[-1][3] == pytest.approx(number(glued, "final_test_accuracy"))
+    assert f"the test accuracy is {number(glued, 'final_test_accuracy'):.4f} on" in text
+    # The slides' own table is quoted next to ours.
+    assert "0 10.44 0.9252 0.9271" in text and "9 6.79 0.9805 0.9692" in text
+
+
+def test_compilation_is_measured_apart(glued, text):
+    assert number(glued, "compile_s") > 0
+    assert f"One compilation takes {number(glued, 'compile_s'):.2f} s" in text
+    assert glued["step_programs"] == glued["compiled_step_shapes_expected"]
+    assert f"( {number(glued, 'first_epoch_s'):.2f} s) pays for it" in text
+
+
+def test_loop_and_scan_are_timed_and_agree(page, glued, text):
+    host, loop, scan = (number(glued, f"{name}_median_s") for name in ("host", "loop", "scan"))
+    assert min(host, loop, scan) > 0
+    assert number(glued, "scan_speedup") == pytest.approx(loop / scan)
+    assert (f"took {host:.3f} s with NumPy batches, {loop:.3f} s with the data on the device and a "
+            f"Python loop, and {scan:.3f} s as one lax.scan") in text
+    assert f"the scan ran {number(glued, 'scan_speedup'):.2f} times as fast as the device-side loop" in text
+    assert number(glued, "dispatch_us") > 0
+    assert f"A call costs about {number(glued, 'dispatch_us'):.0f} µs" in text
+    assert number(glued, "scan_loop_max_diff") < 1e-5
+    assert f"looped parameters is {number(glued, 'scan_loop_max_diff'):.1e}" in text
+    [(alt, image)] = figures(page)
+    assert "lax.scan" in alt and len(alt) > 80
+    assert image.suffix == ".png" and image.stat().st_size > 10_000
+
+
+def test_xla_section_shows_fusion(glued, text):
+    assert int(glued["n_jaxpr_eqns"]) == 5
+    assert int(glued["n_stablehlo_ops"]) > int(glued["n_entry_ops"]) >= 1
+    assert int(glued["n_fusions"]) >= 1 and glued["elementwise_fused_together"] == "True"
+    assert (f"The jaxpr has {glued['n_jaxpr_eqns']} operations and the StableHLO program "
+            f"{glued['n_stablehlo_ops']} ; the compiled entry point runs {glued['n_entry_ops']}") in text
+    assert f"{number(glued, 'fusion_speedup'):.1f} times faster" in text
+    assert "HloModule" not in text and "FileLocations" not in text  # printed texts are trimmed
+
+
+def test_tracing_and_recompilation_counts(glued, text):
+    assert glued["static_compiles"] == "3" and glued["static_calls"] == "5"
+    assert "compiled 3 programs" in text
+    assert glued["same_shape_reuses"] == "True"
+    assert int(glued["recompile_total"]) == int(glued["recompile_calls"]) - 2
+    assert f"{glued['recompile_calls']} calls, {glued['recompile_total']} compilations" in text
+    assert re.search(r"traced with \S*float32\[2\]", text)  # a print inside jit shows a tracer
+
+
+def test_grad_and_loss_claims(glued, text):
+    assert number(glued, "grad_exp_at_1") == pytest.approx(2.7182817, abs=1e-7)
+    assert glued["grad_exp_equals_exp"] == "True"
+    assert f"Both print {number(glued, 'grad_exp_at_1'):.7f}" in text
+    assert number(glued, "grad_vs_by_hand") < 1e-5 and glued["grad_argnums_consistent"] == "True"
+    assert number(glued, "loss_ratio") == pytest.approx(10.0, rel=1e-5)
+    assert f"The ratio is {number(glued, 'loss_ratio'):.4f}" in text
+    assert number(glued, "step_equivalence") < 1e-6
+
+
+def test_random_numbers_and_versions(glued, text):
+    assert glued["numpy_order_matters"] == "True"
+    assert (f"draw_a returns {number(glued, 'numpy_a_first'):.4f} when it runs first and "
+            f"{number(glued, 'numpy_a_second'):.4f} when it runs second") in text
+    assert glued["slides_draws_reproduced"] == "False"
+    for name in ("key_order_independent", "same_key_identical", "jit_key_identical"):
+        assert glued[name] == "True", name
+    assert glued["legacy_key_data"] == "[0, 42]"
+    jax_version = string(glued, "jax_version")
+    assert jax_version != "0.3.24" and f"This page was built with JAX {jax_version}" in text
+    assert f"use Flax {string(glued, 'flax_version')} and Optax {string(glued, 'optax_version')}" in text
