@@ -83,6 +83,12 @@ def place_for_data_parallel(mesh: Mesh, state: TrainState, x: jax.Array, y: jax.
 
 
 def shard_map_train_step(mesh: Mesh):
-    """``_local_step`` run per device by ``shard_map`` on ``mesh``: explicit collectives, global arrays."""
+    """``_local_step`` run per device by ``shard_map`` on ``mesh``: explicit collectives, global arrays.
+
+    ``check_vma=False``: with the default, JAX knows the replicated state is the same on every
+    device and already SUMS its gradients over devices when differentiating, so the explicit
+    ``pmean`` of ``_local_step`` would leave them N times too large. Turning the check off gives
+    ``pmap``'s semantics, where ``_local_step``'s own ``pmean`` does the averaging.
+    """
     return jax.jit(jax.shard_map(_local_step, mesh=mesh, in_specs=(P(), P(AXIS), P(AXIS)),
-                                 out_specs=(P(), P())))
+                                 out_specs=(P(), P()), check_vma=False))
