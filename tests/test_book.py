@@ -35,25 +35,34 @@ def test_no_page_shows_a_traceback_or_an_error(smoke_build):
             assert "ZeroDivisionError" not in cell and "ModuleNotFoundError" not in cell, path
 
 
+IMAGE_SOURCE = r'<img\b[^>]*\bsrc="([^"]+)"'
+
+
 def configured_decks() -> dict[str, str]:
     return yaml.safe_load((REPO / "_config.yml").read_text())["sphinx"]["config"]["fwcompare_slides"]
 
 
 def test_slide_decks_are_built_with_their_figures(smoke_build):
+    """Each configured deck exists, has several slides, shows every image its chapter shows
+    (resolvable from the deck's folder), and links back to the chapter, which links to it."""
     assert configured_decks(), "no slide decks configured"
     for docname, deck in configured_decks().items():
         path = smoke_build / "html" / "slides" / f"{deck}.html"
         markup = path.read_text()
         assert markup.count("<section") >= 4, f"{path} has too few slides"
-        images = re.findall(r'<img\b[^>]*\bsrc="([^"]+)"', markup)
-        assert images, f"{path} shows no figure"
-        for source in images:
+        chapter = (smoke_build / "html" / f"{docname}.html").read_text()
+        article = chapter[chapter.index("<article"):chapter.index("</article>")]
+        chapter_images = [src.rsplit("/", 1)[-1] for src in re.findall(IMAGE_SOURCE, article)]
+        deck_images = re.findall(IMAGE_SOURCE, markup)
+        assert sorted(src.rsplit("/", 1)[-1] for src in deck_images) == sorted(chapter_images), path
+        for source in deck_images:
             assert (path.parent / source).resolve().is_file(), f"{path}: broken image {source}"
         assert f'href="../{docname}.html"' in markup  # the way back to the chapter
         vendored = (path.parent / "../_static/reveal/reveal.js").resolve()
         assert vendored.is_file() or slides.REVEAL_CDN in markup
-        chapter = (smoke_build / "html" / f"{docname}.html").read_text()
         assert f"slides/{deck}.html" in chapter, f"{docname} does not link to its deck"
+    assert any("<img" in (smoke_build / "html" / "slides" / f"{deck}.html").read_text()
+               for deck in configured_decks().values()), "no deck shows a figure"
 
 
 def test_smoke_pages_carry_the_banner(smoke_build):
