@@ -31,7 +31,7 @@ IGNORED_PARTS = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
 IGNORED_SUFFIXES = {".pyc", ".pyo"}
 
 SMOKE_BANNER = (
-    "Smoke build: every chapter ran on small data subsets for one epoch, so the numbers on these "
+    "Smoke build: every chapter ran on small data subsets for one or two epochs, so the numbers on these "
     "pages are not meaningful. Build with FWCOMPARE_PROFILE=full (the default) for real results."
 )
 
