@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from book_helpers import REPO, build
+from book_helpers import REPO, build, glued_values, page_text
 
 
 @pytest.fixture
@@ -28,3 +28,23 @@ def smoke_build(tmp_path_factory) -> Path:
     result = build(REPO, output)
     assert result.returncode == 0, f"smoke build failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
     return output / "_build"
+
+
+# A chapter's book tests set CHAPTER (its docname) at module level and use these fixtures.
+@pytest.fixture(scope="module")
+def page(smoke_build, request) -> Path:
+    """The built HTML page of the requesting module's ``CHAPTER``."""
+    chapter = request.module.CHAPTER
+    path = smoke_build / "html" / f"{chapter}.html"
+    assert path.is_file(), f"{chapter} was not built: is it in _toc.yml?"
+    return path
+
+
+@pytest.fixture(scope="module")
+def text(page) -> str:
+    return page_text(page)
+
+
+@pytest.fixture(scope="module")
+def glued(smoke_build, page, request) -> dict[str, str]:
+    return glued_values(smoke_build, request.module.CHAPTER)

@@ -8,29 +8,12 @@ import re
 
 import pytest
 
-from book_helpers import glued_values, page_text
+from book_helpers import page_text
 
 CHAPTER = "book/slides/pytorch-vs-jax-common-libraries"
 DATA_PARALLEL = ("dp_pmap", "dp_jit", "dp_shard_map", "dp_ddp")
 
 pytestmark = [pytest.mark.book, pytest.mark.timeout(1800)]
-
-
-@pytest.fixture(scope="module")
-def page(smoke_build):
-    path = smoke_build / "html" / f"{CHAPTER}.html"
-    assert path.is_file(), f"{CHAPTER} was not built: is it in _toc.yml?"
-    return path
-
-
-@pytest.fixture(scope="module")
-def text(page):
-    return page_text(page)
-
-
-@pytest.fixture(scope="module")
-def glued(smoke_build, page):
-    return glued_values(smoke_build, CHAPTER)
 
 
 @pytest.fixture(scope="module")

@@ -17,19 +17,8 @@ pytestmark = [pytest.mark.book, pytest.mark.timeout(1800)]
 
 
 @pytest.fixture(scope="module")
-def page(smoke_build):
-    path = smoke_build / "html" / f"{CHAPTER}.html"
-    assert path.is_file(), f"{CHAPTER} was not built: is it in _toc.yml?"
-    return path
-
-
-@pytest.fixture(scope="module")
-def text(page):
-    return page_text(page)
-
-
-@pytest.fixture(scope="module")
 def glued(smoke_build, page):
+    """This page's glued values parsed into Python values (overrides conftest's text form)."""
     return {name: ast.literal_eval(value) for name, value in glued_values(smoke_build, CHAPTER).items()
             if not value.startswith("<")}  # figures and images glue a repr, not a value
 

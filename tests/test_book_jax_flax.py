@@ -7,29 +7,12 @@ import re
 
 import pytest
 
-from book_helpers import figures, glued_values, page_text
+from book_helpers import figures
 from fwcompare import report
 
 CHAPTER = "book/posts/what-are-jax-and-flax"
 
 pytestmark = [pytest.mark.book, pytest.mark.timeout(1800)]
-
-
-@pytest.fixture(scope="module")
-def page(smoke_build):
-    path = smoke_build / "html" / f"{CHAPTER}.html"
-    assert path.is_file(), f"{CHAPTER} was not built (is it in _toc.yml?)"
-    return path
-
-
-@pytest.fixture(scope="module")
-def text(page):
-    return page_text(page)
-
-
-@pytest.fixture(scope="module")
-def glued(smoke_build, page):
-    return glued_values(smoke_build, CHAPTER)
 
 
 def test_page_has_no_traceback(page):
