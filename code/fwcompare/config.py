@@ -76,23 +76,28 @@ class MLPConfig:
         _check_training_fields(self)
 
 
-def _check_training_fields(cfg) -> None:
-    """Checks shared by every experiment configuration."""
+def _check_data_fields(cfg) -> None:
+    """Checks shared by every experiment configuration: data, batches, schedule, subsets."""
     _require(cfg.dataset in DATASET_NAMES,
              f"dataset={cfg.dataset!r} is unknown; allowed: {', '.join(DATASET_NAMES)}")
+    _require(cfg.batch_size >= 1, f"batch_size={cfg.batch_size!r} must be >= 1")
+    _require(cfg.epochs >= 1, f"epochs={cfg.epochs!r} must be >= 1")
+    _require(cfg.input_std > 0, f"input_std={cfg.input_std!r} must be > 0")
+    for name in ("train_limit", "test_limit"):
+        limit = getattr(cfg, name)
+        _require(limit is None or limit >= 1, f"{name}={limit!r} must be None or >= 1")
+
+
+def _check_training_fields(cfg) -> None:
+    """Checks shared by the Flax/Optax and torch.optim experiments (MLPConfig, CNNConfig)."""
+    _check_data_fields(cfg)
     _require(cfg.optimizer in OPTIMIZERS,
              f"optimizer={cfg.optimizer!r} is unknown; allowed: {', '.join(OPTIMIZERS)}")
     _require(cfg.learning_rate > 0, f"learning_rate={cfg.learning_rate!r} must be > 0")
     _require(0 <= cfg.momentum < 1, f"momentum={cfg.momentum!r} must be in [0, 1)")
     _require(cfg.weight_decay >= 0, f"weight_decay={cfg.weight_decay!r} must be >= 0")
-    _require(cfg.batch_size >= 1, f"batch_size={cfg.batch_size!r} must be >= 1")
-    _require(cfg.epochs >= 1, f"epochs={cfg.epochs!r} must be >= 1")
-    _require(cfg.input_std > 0, f"input_std={cfg.input_std!r} must be > 0")
     _require(cfg.init_scheme in INIT_SCHEMES,
              f"init_scheme={cfg.init_scheme!r} is unknown; allowed: {', '.join(INIT_SCHEMES)}")
-    for name in ("train_limit", "test_limit"):
-        limit = getattr(cfg, name)
-        _require(limit is None or limit >= 1, f"{name}={limit!r} must be None or >= 1")
 
 
 @dataclass(frozen=True)
@@ -162,18 +167,11 @@ class PureMLPConfig:
     test_limit: int | None = None
 
     def __post_init__(self) -> None:
-        _require(self.dataset in DATASET_NAMES,
-                 f"dataset={self.dataset!r} is unknown; allowed: {', '.join(DATASET_NAMES)}")
+        _check_data_fields(self)
         _require(len(self.sizes) >= 2 and all(isinstance(s, int) and s > 0 for s in self.sizes),
                  f"sizes={self.sizes!r} must be >= 2 positive ints, e.g. (784, 512, 512, 10)")
         _require(self.step_size > 0, f"step_size={self.step_size!r} must be > 0")
-        _require(self.batch_size >= 1, f"batch_size={self.batch_size!r} must be >= 1")
-        _require(self.epochs >= 1, f"epochs={self.epochs!r} must be >= 1")
         _require(self.init_scale > 0, f"init_scale={self.init_scale!r} must be > 0")
-        _require(self.input_std > 0, f"input_std={self.input_std!r} must be > 0")
-        for name in ("train_limit", "test_limit"):
-            limit = getattr(self, name)
-            _require(limit is None or limit >= 1, f"{name}={limit!r} must be None or >= 1")
 
 
 Config = MLPConfig | CNNConfig | PureMLPConfig
