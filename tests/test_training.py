@@ -4,6 +4,7 @@ and evaluation counts correctly."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 import pytest
@@ -95,3 +96,37 @@ def test_evaluate_rejects_a_bad_batch_size(tiny_images):
     state, _ = jax_train.train(dataclasses.replace(SMALL, epochs=1), xj, yj)
     with pytest.raises(ValueError, match="batch_size=0 must be >= 1"):
         jax_evaluate.evaluate(state.apply_fn, state.params, xj, yj, batch_size=0)
+
+
+def test_scan_epoch_matches_the_per_step_epoch(tiny_images):
+    """One compiled lax.scan over the batches computes what the Python loop of jitted steps does."""
+    import jax
+    import jax.numpy as jnp
+
+    from fwcompare import datasets
+
+    x, y = jax_data.to_device(*tiny_images)
+    order = datasets.batch_order(len(x), SMALL.batch_size, SMALL.seed, 0, drop_last=True)
+    looped, loop_losses = jax_train.train_epoch(jax_train.create_train_state(SMALL), x, y, order)
+    scanned, scan_losses = jax_train.train_epoch_scan(jax_train.create_train_state(SMALL), x, y,
+                                                      jnp.asarray(np.stack(order)))
+    np.testing.assert_allclose(scan_losses, loop_losses, rtol=1e-5)
+    for a, b in zip(jax.tree.leaves(scanned.params), jax.tree.leaves(looped.params), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_compiled_step_matches_the_eager_step(tiny_images):
+    """torch.compile changes how the step runs, not what it computes."""
+    from fwcompare import datasets
+    from fwcompare.torch_impl import models as torch_models
+
+    x, y = torch_data.to_device(*tiny_images, device="cpu")
+    order = datasets.batch_order(len(x), SMALL.batch_size, SMALL.seed, 0, drop_last=True)
+    runs = []
+    for compiled in (False, True):
+        model = torch_models.model_for(SMALL)
+        optimizer = torch_train.make_optimizer(SMALL, model.parameters())
+        step = (torch_train.compiled_train_step(model, optimizer) if compiled
+                else functools.partial(torch_train.train_step, model, optimizer))
+        runs.append(torch.stack([step(xb, yb) for xb, yb in torch_data.iterate_batches(x, y, order)]))
+    np.testing.assert_allclose(runs[1].numpy(), runs[0].numpy(), rtol=1e-5)

@@ -172,3 +172,61 @@ def seed_spread(results: Mapping[str, np.ndarray], ylabel: str = "test accuracy"
         ax.set(ylabel=ylabel, title=title)
         fig.tight_layout()
     return fig
+
+
+def _framework_color(framework: str) -> str:
+    return FRAMEWORK_COLORS["PyTorch" if framework == "torch" else "JAX"]
+
+
+def bench_routines(results):
+    """One panel per workload of a ``benchmark.BenchResults``: each routine's steady rate as a share
+    of the device's matmul limit, labelled with its steady epoch time."""
+    workloads = results.workloads("routines")
+    if not workloads:
+        raise ValueError("results hold no routine measurements to plot")
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(len(workloads), 1, figsize=(8, 0.5 + 2.3 * len(workloads)), squeeze=False)
+        for ax, workload in zip(axes[:, 0], workloads, strict=True):
+            rows = results.select("routines", workload)
+            shares = [100 * results.fraction(m) for m in rows]
+            ax.barh(range(len(rows)), shares, color=[_framework_color(m.framework) for m in rows])
+            for row, (m, share) in enumerate(zip(rows, shares, strict=True)):
+                ax.text(share + 1, row, f"{m.median_s:.3g} s/epoch", va="center", fontsize=8)
+            ax.axvline(100, color="black", linestyle="--", linewidth=1)
+            ax.set_yticks(range(len(rows)), [m.label for m in rows], fontsize=9)
+            ax.invert_yaxis()
+            ax.set_xlim(0, max(115, max(shares) * 1.3))
+            ax.set_title(workload, fontsize=10, loc="left")
+        axes[-1, 0].set_xlabel(f"% of the matmul limit ({results.limit_gflops:.0f} GFLOP/s, dashed line)")
+        fig.tight_layout()
+    return fig
+
+
+def bench_scaling(results, group: str):
+    """Time per (projected) epoch against batch size or hidden width, log-log, one line per routine;
+    the dashed line is the time the FLOPs would take at the matmul limit (the compute floor)."""
+    if group not in ("batch", "width"):
+        raise ValueError(f"group={group!r} is unknown; allowed: batch, width")
+    points = results.select(group)
+    if not points:
+        raise ValueError(f"results hold no {group!r} sweep to plot")
+    x_of = (lambda m: m.batch_size) if group == "batch" else (lambda m: m.hidden[0])
+    styles = {"device": "-", "scan": "--", "compile": "-.", "dataloader": ":"}
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        for routine in dict.fromkeys(m.routine for m in points):
+            line = sorted((m for m in points if m.routine == routine), key=x_of)
+            ax.plot([x_of(m) for m in line], [m.projected_epoch_s for m in line], marker="o",
+                    color=_framework_color(line[0].framework), linestyle=styles[routine.split("-")[1]],
+                    label=line[0].label)
+        floor = sorted({x_of(m): m.flops_per_epoch * m.full_examples / m.examples for m in points}.items())
+        ax.plot([x for x, _ in floor], [flops / results.limit_gflops / 1e9 for _, flops in floor],
+                color="grey", linestyle="--", label="FLOPs at the matmul limit")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set(xlabel="batch size" if group == "batch" else "hidden width (two layers)",
+               ylabel=f"seconds per epoch ({points[0].full_examples:,} examples)",
+               title="Time per epoch against " + ("batch size" if group == "batch" else "width"))
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+    return fig

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 
@@ -48,16 +49,36 @@ def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
 
-@jax.jit
-def train_step(state: TrainState, x: jax.Array, y: jax.Array,
-               ) -> tuple[TrainState, jax.Array]:
-    """One update: returns the new state and the batch loss. Compiled once per batch shape."""
+def update(state: TrainState, x: jax.Array, y: jax.Array) -> tuple[TrainState, jax.Array]:
+    """One update as a pure function: returns the new state and the batch loss."""
 
     def loss_fn(params):
         return cross_entropy(state.apply_fn({"params": params}, x), y)
 
     loss, grads = jax.value_and_grad(loss_fn)(state.params)
     return state.apply_gradients(grads=grads), loss
+
+
+# One update as one compiled program, compiled once per batch shape.
+train_step = jax.jit(update)
+
+
+@functools.partial(jax.jit, donate_argnums=0)
+def train_epoch_scan(state: TrainState, x: jax.Array, y: jax.Array, batches: jax.Array,
+                     ) -> tuple[TrainState, jax.Array]:
+    """A whole epoch as one compiled program: ``lax.scan`` of ``update`` over index batches.
+
+    ``batches`` is ``(steps, batch_size)`` indices into ``x``, ``y`` (equal-sized batches: use
+    ``datasets.batch_order(..., drop_last=True)``). Python dispatches once per epoch instead
+    of once per step, and XLA sees the gather, forward, backward and update of every step at
+    once. The input state is donated: its buffers are reused for the new one, so it must not
+    be used after the call.
+    """
+
+    def body(state, index):  # index: (batch_size,)
+        return update(state, x[index], y[index])
+
+    return jax.lax.scan(body, state, batches)
 
 
 def train_epoch(state: TrainState, x: jax.Array, y: jax.Array, order: Sequence[np.ndarray],

@@ -29,3 +29,11 @@ def iterate_batches(x: torch.Tensor, y: torch.Tensor, order: Sequence[np.ndarray
     for idx in order:
         index = torch.from_numpy(idx).to(x.device)
         yield x[index], y[index]
+
+
+def make_loader(images: np.ndarray, labels: np.ndarray, order: Sequence[np.ndarray],
+                ) -> torch.utils.data.DataLoader:
+    """A ``DataLoader`` over host arrays that yields the index batches of ``order``, as tutorials feed
+    a training loop: each example is fetched on its own and the batch collated on the host."""
+    dataset = torch.utils.data.TensorDataset(torch.from_numpy(images), torch.from_numpy(labels))
+    return torch.utils.data.DataLoader(dataset, batch_sampler=[idx.tolist() for idx in order])

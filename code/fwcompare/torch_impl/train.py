@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -39,6 +39,28 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer,
     loss.backward()
     optimizer.step()
     return loss.detach()
+
+
+def compiled_train_step(model: nn.Module, optimizer: torch.optim.Optimizer,
+                        ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``train_step`` for ``(x, y)`` with the forward pass and the loss compiled by ``torch.compile``.
+
+    TorchDynamo captures model and loss as one graph, AOTAutograd derives the backward graph
+    from it, and Inductor fuses the elementwise work around the matrix products of both. The
+    optimiser stays eager: ``backward()`` would split a compiled step in two anyway, and its
+    multi-tensor (``foreach``) update is already a handful of kernels. Compilation happens on
+    the first call and again for each new batch shape.
+    """
+    compiled_loss = torch.compile(lambda x, y: nn.functional.cross_entropy(model(x), y))
+
+    def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        loss = compiled_loss(x, y)
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+
+    return step
 
 
 def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,

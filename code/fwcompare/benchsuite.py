@@ -1,0 +1,445 @@
+"""The benchmark suite: six ways to train an epoch, two scaling sweeps, and ``make bench``.
+
+Every routine trains the same model from the same initial weights on the same bytes in the
+same batch order, at the same precision; only the way the work reaches the device differs:
+
+==================  =====================================================================
+routine             how an epoch runs
+==================  =====================================================================
+torch-dataloader    PyTorch eager; batches collated on the host by a ``DataLoader``
+torch-device        PyTorch eager; the dataset lives on the device, batches sliced there
+torch-compile       as torch-device, forward and loss compiled by ``torch.compile``
+jax-dataloader      JAX ``jit`` step per batch, fed from the same ``DataLoader``
+jax-device          JAX ``jit`` step per batch, dataset on the device
+jax-scan            JAX: the whole epoch as one compiled ``lax.scan``
+==================  =====================================================================
+
+Epochs use full batches only (``drop_last``), so compiled code sees one shape. Times are
+medians of ``repeats`` epochs after a first epoch that is reported apart (compilation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import functools
+import itertools
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import torch
+
+from fwcompare import config, datasets, report
+from fwcompare.benchmark import (
+    ROUTINES,
+    BenchResults,
+    Measurement,
+    device_slug,
+    epoch_flops,
+    measure,
+    save_results,
+    time_once,
+)
+from fwcompare.jax_impl import models as jax_models
+from fwcompare.jax_impl import train as jax_train
+from fwcompare.torch_impl import data as torch_data
+from fwcompare.torch_impl import models as torch_models
+from fwcompare.torch_impl import train as torch_train
+
+PRECISIONS = ("float32", "tf32")
+MIN_REPEATS = 5  # a median and a spread need several runs; fewer would hide noise
+MLP_WORKLOAD = config.MLPConfig(dataset="mnist", hidden=(512, 512), optimizer="sgd", learning_rate=0.01,
+                                momentum=0.0, batch_size=128, init_scheme="torch")
+CNN_WORKLOAD = dataclasses.replace(config.MNIST_CNN, init_scheme="torch")
+Epoch = Callable[[int], Any]  # runs epoch number e, returns its per-step losses (not waited for)
+
+
+def _check_sizes(name: str, values: Sequence[int]) -> None:
+    if not values or not all(isinstance(v, int) and v >= 1 for v in values):
+        raise ValueError(f"{name}={tuple(values)!r} must be a non-empty tuple of positive ints")
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """What the suite measures. ``None`` examples mean the whole MNIST training set (60,000)."""
+
+    repeats: int = MIN_REPEATS
+    routines: tuple[str, ...] = tuple(ROUTINES)
+    mlp_examples: int | None = None
+    cnn_batch_sizes: tuple[int, ...] = (64, 512)
+    cnn_examples: int | None = None
+    batch_sweep: tuple[int, ...] = (32, 64, 128, 256, 512, 1024, 2048, 4096)
+    width_sweep: tuple[int, ...] = (128, 256, 512, 1024, 2048, 4096)
+    sweep_routines: tuple[str, ...] = ("torch-device", "jax-device", "jax-scan")
+    sweep_examples: int | None = None
+    matmul_size: int = 4096
+    precision: str = "float32"
+
+    def __post_init__(self) -> None:
+        if self.repeats < MIN_REPEATS:
+            raise ValueError(f"repeats={self.repeats!r} must be >= {MIN_REPEATS}: "
+                             "a median and a spread need several runs")
+        for name in ("routines", "sweep_routines"):
+            unknown = [r for r in getattr(self, name) if r not in ROUTINES]
+            if unknown or not getattr(self, name):
+                raise ValueError(f"{name}={getattr(self, name)!r} must name routines from: "
+                                 f"{', '.join(ROUTINES)}")
+        for name in ("cnn_batch_sizes", "batch_sweep", "width_sweep"):
+            _check_sizes(name, getattr(self, name))
+        for name in ("mlp_examples", "cnn_examples", "sweep_examples"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name}={value!r} must be None (whole training set) or >= 1")
+        if self.matmul_size < 1:
+            raise ValueError(f"matmul_size={self.matmul_size!r} must be >= 1")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision={self.precision!r} is unknown; allowed: {', '.join(PRECISIONS)}")
+
+
+def settings_for(profile: str | None = None, accelerator: bool | None = None) -> BenchSettings:
+    """The suite a build profile runs: real sizes (``full``) or small ones (``smoke``).
+
+    On a CPU the full suite times the CNN and the sweeps on subsets of the training set so that
+    ``make bench`` finishes in minutes; times are projected to a whole epoch in proportion.
+    """
+    profile = config.build_profile() if profile is None else profile
+    accelerator = has_accelerator() if accelerator is None else accelerator
+    if profile not in config.PROFILES:
+        raise ValueError(f"profile={profile!r} is unknown; allowed: {', '.join(config.PROFILES)}")
+    if profile == "smoke":
+        return BenchSettings(mlp_examples=2048, cnn_batch_sizes=(64, 256), cnn_examples=512,
+                             batch_sweep=(32, 256, 2048), width_sweep=(128, 512, 2048),
+                             sweep_routines=("torch-device", "jax-device"), sweep_examples=2048,
+                             matmul_size=1024)
+    if accelerator:
+        return BenchSettings(precision="float32")
+    return BenchSettings(cnn_examples=6400, sweep_examples=8192, matmul_size=4096)
+
+
+def has_accelerator() -> bool:
+    return torch.cuda.is_available() and jax.default_backend() == "gpu"
+
+
+def set_precision(precision: str) -> None:
+    """The same float32 matrix-product precision for both frameworks.
+
+    Their defaults differ on NVIDIA GPUs: JAX multiplies float32 matrices in TF32 (10-bit
+    mantissa inputs) by default, PyTorch in full float32 except in cuDNN convolutions. A
+    comparison must set both. On a CPU both settings compute in float32.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r} is unknown; allowed: {', '.join(PRECISIONS)}")
+    torch_mode = "tf32" if precision == "tf32" else "ieee"
+    torch.backends.cuda.matmul.fp32_precision = torch_mode
+    torch.backends.cudnn.conv.fp32_precision = torch_mode
+    jax.config.update("jax_default_matmul_precision", "tensorfloat32" if precision == "tf32" else "float32")
+
+
+# --- the device's limit --------------------------------------------------------------------
+
+def matmul_gflops(framework: str, size: int, repeats: int = MIN_REPEATS) -> float:
+    """Median rate of a ``size`` x ``size`` float32 matrix product in ``framework``, in GFLOP/s."""
+    if framework == "torch":
+        device = torch_data.default_device()
+        generator = torch.Generator().manual_seed(0)
+        a, b = (torch.randn(size, size, generator=generator).to(device) for _ in range(2))
+        timing = measure(lambda: a @ b, repeats=repeats, warmup=2)
+    elif framework == "jax":
+        a, b = jax.random.normal(jax.random.key(0), (2, size, size), jnp.float32)
+        matmul = jax.jit(jnp.matmul)
+        timing = measure(lambda: matmul(a, b), repeats=repeats, warmup=2)
+    else:
+        raise ValueError(f"framework={framework!r} is unknown; allowed: torch, jax")
+    return 2 * size**3 / timing.median / 1e9
+
+
+# --- the six routines ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Workload:
+    """A model configuration and the host data it trains on (normalised float32, int64 labels)."""
+
+    name: str
+    config: config.MLPConfig | config.CNNConfig
+    images: np.ndarray  # (N, 28, 28) float32
+    labels: np.ndarray  # (N,) int64
+
+    @property
+    def examples(self) -> int:
+        """Examples one epoch trains on: whole batches only."""
+        return len(self.images) - len(self.images) % self.config.batch_size
+
+    def order(self, epoch: int) -> list[np.ndarray]:
+        return datasets.batch_order(len(self.images), self.config.batch_size, self.config.seed, epoch,
+                                    drop_last=True)
+
+
+def _torch_start(workload: Workload) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    model = torch_models.model_for(workload.config).to(torch_data.default_device())
+    return model, torch_train.make_optimizer(workload.config, model.parameters())
+
+
+def _jax_start(workload: Workload):
+    """A JAX train state whose parameters are the PyTorch model's initial weights."""
+    state = jax_train.create_train_state(workload.config)
+    params = jax_models.import_layers(state.params, torch_models.export_layers(_torch_start(workload)[0]))
+    return state.replace(params=params, opt_state=state.tx.init(params))
+
+
+def _torch_on_device(workload: Workload) -> tuple[torch.Tensor, torch.Tensor]:
+    device = torch_data.default_device()
+    return torch.from_numpy(workload.images).to(device), torch.from_numpy(workload.labels).to(device)
+
+
+def _torch_dataloader(workload: Workload) -> Epoch:
+    model, optimizer = _torch_start(workload)
+    device = torch_data.default_device()
+
+    def epoch(e: int) -> torch.Tensor:
+        loader = torch_data.make_loader(workload.images, workload.labels, workload.order(e))
+        return torch.stack([torch_train.train_step(model, optimizer, xb.to(device), yb.to(device))
+                            for xb, yb in loader])
+
+    return epoch
+
+
+def _torch_device(workload: Workload) -> Epoch:
+    model, optimizer = _torch_start(workload)
+    x, y = _torch_on_device(workload)
+    return lambda e: torch_train.train_epoch(model, optimizer, x, y, workload.order(e))
+
+
+def _torch_compile(workload: Workload) -> Epoch:
+    model, optimizer = _torch_start(workload)
+    step = torch_train.compiled_train_step(model, optimizer)
+    x, y = _torch_on_device(workload)
+    return lambda e: torch.stack([step(xb, yb)
+                                  for xb, yb in torch_data.iterate_batches(x, y, workload.order(e))])
+
+
+class _JaxRun:
+    """Holds the train state between epochs: JAX code returns a new state, it never mutates one."""
+
+    def __init__(self, workload: Workload):
+        self.workload, self.state = workload, _jax_start(workload)
+        self.x = jax.device_put(workload.images)
+        self.y = jax.device_put(workload.labels.astype(np.int32))  # JAX computes in 32-bit integers
+
+
+def _jax_dataloader(workload: Workload) -> Epoch:
+    run = _JaxRun(workload)
+    labels = workload.labels.astype(np.int32)
+
+    def epoch(e: int) -> jax.Array:
+        losses = []
+        for xb, yb in torch_data.make_loader(workload.images, labels, workload.order(e)):
+            run.state, loss = jax_train.train_step(run.state, xb.numpy(), yb.numpy())
+            losses.append(loss)
+        return jnp.stack(losses)
+
+    return epoch
+
+
+def _jax_device(workload: Workload) -> Epoch:
+    run = _JaxRun(workload)
+
+    def epoch(e: int) -> jax.Array:
+        run.state, losses = jax_train.train_epoch(run.state, run.x, run.y, workload.order(e))
+        return losses
+
+    return epoch
+
+
+def _jax_scan(workload: Workload) -> Epoch:
+    run = _JaxRun(workload)
+
+    def epoch(e: int) -> jax.Array:
+        batches = jnp.asarray(np.stack(workload.order(e)))  # (steps, batch_size)
+        run.state, losses = jax_train.train_epoch_scan(run.state, run.x, run.y, batches)
+        return losses
+
+    return epoch
+
+
+PREPARE: dict[str, Callable[[Workload], Epoch]] = {
+    "torch-dataloader": _torch_dataloader, "torch-device": _torch_device, "torch-compile": _torch_compile,
+    "jax-dataloader": _jax_dataloader, "jax-device": _jax_device, "jax-scan": _jax_scan,
+}
+
+
+def _mean_loss(losses: Any) -> float:
+    if isinstance(losses, torch.Tensor):
+        losses = losses.cpu()
+    return float(np.mean(np.asarray(losses)))
+
+
+def time_routine(routine: str, workload: Workload, repeats: int, group: str = "routines",
+                 full_examples: int | None = None) -> Measurement:
+    """Train ``1 + repeats`` epochs with ``routine``; the first is timed apart (it compiles)."""
+    if routine not in PREPARE:
+        raise ValueError(f"routine={routine!r} is unknown; allowed: {', '.join(PREPARE)}")
+    epoch = PREPARE[routine](workload)
+    losses, first_seconds = time_once(lambda: epoch(0))
+    epochs = itertools.count(1)
+    timing = measure(lambda: epoch(next(epochs)), repeats=repeats, warmup=0)
+    cfg = workload.config
+    return Measurement(
+        group=group, workload=workload.name, routine=routine, framework=ROUTINES[routine][0],
+        batch_size=cfg.batch_size, hidden=tuple(cfg.hidden), examples=workload.examples,
+        full_examples=full_examples or workload.examples,
+        flops_per_epoch=float(epoch_flops(cfg, workload.examples)), first_epoch_s=first_seconds,
+        epoch_s=timing.seconds, first_loss=_mean_loss(losses))
+
+
+# --- the suite -----------------------------------------------------------------------------
+
+@functools.cache
+def _mnist_train() -> tuple[np.ndarray, np.ndarray]:
+    return datasets.load("mnist", "train")
+
+
+def _training_set(examples: int | None) -> tuple[np.ndarray, np.ndarray, int]:
+    """The first ``examples`` MNIST training images (normalised) and labels, and the set's size."""
+    images, labels = _mnist_train()
+    stop = len(images) if examples is None else min(examples, len(images))
+    return datasets.normalize(images[:stop]), labels[:stop].astype(np.int64), len(images)
+
+
+def mlp_name(hidden: Sequence[int]) -> str:
+    return "MLP " + "-".join(str(w) for w in (784, *hidden, 10))
+
+
+def _workload(name: str, cfg, examples: int | None) -> tuple[Workload, int]:
+    images, labels, full = _training_set(max(examples, cfg.batch_size) if examples else None)
+    return Workload(name, cfg, images, labels), full
+
+
+def routine_plan(settings: BenchSettings) -> list[tuple[str, Workload, int]]:
+    mlp, full = _workload(f"{mlp_name(MLP_WORKLOAD.hidden)}, batch {MLP_WORKLOAD.batch_size}",
+                          MLP_WORKLOAD, settings.mlp_examples)
+    plan = [(routine, mlp, full) for routine in settings.routines]
+    for batch_size in settings.cnn_batch_sizes:
+        cfg = dataclasses.replace(CNN_WORKLOAD, batch_size=batch_size)
+        cnn, full = _workload(f"CNN, batch {batch_size}", cfg, settings.cnn_examples)
+        plan += [(routine, cnn, full) for routine in settings.routines]
+    return plan
+
+
+def sweep_plan(settings: BenchSettings) -> list[tuple[str, str, Workload, int]]:
+    """``(group, routine, workload, full_examples)``: batch sizes at the MLP's widths, then widths at
+    its batch size."""
+    plan = []
+    for group, values in (("batch", settings.batch_sweep), ("width", settings.width_sweep)):
+        for value in values:
+            cfg = (dataclasses.replace(MLP_WORKLOAD, batch_size=value) if group == "batch"
+                   else dataclasses.replace(MLP_WORKLOAD, hidden=(value, value)))
+            workload, full = _workload(f"{mlp_name(cfg.hidden)}, batch {cfg.batch_size}", cfg,
+                                       settings.sweep_examples)
+            plan += [(group, routine, workload, full) for routine in settings.sweep_routines]
+    return plan
+
+
+def processor_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown processor"
+
+
+def bench_environment(precision: str) -> dict[str, str]:
+    """``report.environment()`` plus what a timing depends on: the device, processor and precision."""
+    info = report.environment()
+    device = (report.torch_device() if torch.cuda.is_available()
+              else f"cpu ({processor_name()}, {torch.get_num_threads()} threads)")
+    return {"device": device, "processor": processor_name(), "precision": precision, **info}
+
+
+def run_suite(settings: BenchSettings, log: Callable[[str], None] = lambda line: None) -> BenchResults:
+    """Measure the matmul limit, the six routines and the scaling sweeps; return every number."""
+    set_precision(settings.precision)
+    limit = {fw: matmul_gflops(fw, settings.matmul_size, settings.repeats) for fw in ("torch", "jax")}
+    log(f"matmul {settings.matmul_size}: "
+        + ", ".join(f"{fw} {rate:.1f} GFLOP/s" for fw, rate in limit.items()))
+    measurements = []
+    for routine, workload, full in routine_plan(settings):
+        measurements.append(time_routine(routine, workload, settings.repeats, full_examples=full))
+        log(_line(measurements[-1]))
+    for group, routine, workload, full in sweep_plan(settings):
+        measurements.append(time_routine(routine, workload, settings.repeats, group=group,
+                                         full_examples=full))
+        log(_line(measurements[-1]))
+    created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return BenchResults(created=created, environment=bench_environment(settings.precision),
+                        settings=dataclasses.asdict(settings), matmul_size=settings.matmul_size,
+                        matmul_gflops=limit, measurements=tuple(measurements))
+
+
+def _line(m: Measurement) -> str:
+    return (f"{m.group:8s} {m.workload:32s} {m.routine:16s} first {m.first_epoch_s:7.2f} s  "
+            f"median {m.median_s:7.3f} s (spread {m.spread:.0%})  {m.gflops:7.1f} GFLOP/s")
+
+
+# --- tables and the command line -----------------------------------------------------------
+
+def routine_table(results: BenchResults, workload: str) -> str:
+    """One workload's routines as a Markdown table, fastest first."""
+    rows = sorted(results.select("routines", workload), key=lambda m: m.median_s)
+    fastest = rows[0].median_s
+    lines = ["| routine | first epoch (s) | steady epoch (s) | spread | whole epoch (s) | GFLOP/s "
+             "| of matmul limit | vs fastest | first-epoch loss |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {m.label} | {m.first_epoch_s:.3g} | {m.median_s:.3g} | {m.spread:.0%} "
+              f"| {m.projected_epoch_s:.3g} | {m.gflops:.1f} | {results.fraction(m):.0%} "
+              f"| {m.median_s / fastest:.2f}x | {m.first_loss:.4f} |" for m in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(results: BenchResults, out: Path) -> list[Path]:
+    """The results file ``<device>.json`` and its three figures in ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from fwcompare import plots
+
+    slug = device_slug(results.device)
+    written = [save_results(results, out / f"{slug}.json")]
+    figures = {"routines": plots.bench_routines(results), "batch": plots.bench_scaling(results, "batch"),
+               "width": plots.bench_scaling(results, "width")}
+    for name, figure in figures.items():
+        path = out / f"{slug}-{name}.png"
+        figure.savefig(path, dpi=120, bbox_inches="tight")
+        written.append(path)
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fwcompare.benchmark",
+                                     description="Time PyTorch and JAX training routines (make bench).")
+    parser.add_argument("--out", type=Path, default=Path("_build/bench"),
+                        help="folder for the results file and plots (default: _build/bench)")
+    parser.add_argument("--profile", choices=config.PROFILES, default=None,
+                        help=f"suite size (default: ${config.PROFILE_VARIABLE}, else full)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
+                        help="float32 matrix products in full float32 or in TF32 (GPU only)")
+    args = parser.parse_args(argv)
+    settings = dataclasses.replace(settings_for(args.profile), precision=args.precision)
+    results = run_suite(settings, log=lambda line: print(line, flush=True))
+    for workload in results.workloads():
+        print(f"\n{workload}\n{routine_table(results, workload)}")
+    for path in write_outputs(results, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
