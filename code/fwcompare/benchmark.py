@@ -346,6 +346,13 @@ def load_results(path: str | os.PathLike) -> BenchResults:
         raise ValueError(f"{path}: {error}") from error
 
 
+def load_all_results(folder: str | os.PathLike) -> list[BenchResults]:
+    """Every results file (``*.json``) in ``folder``, oldest first; none if the folder is absent."""
+    folder = Path(folder)
+    found = [load_results(path) for path in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    return sorted(found, key=lambda results: results.created)
+
+
 def device_slug(device: str) -> str:
     """A file-name-safe form of a device description: ``"cuda (NVIDIA H200)"`` -> ``"cuda-nvidia-h200"``."""
     words = "".join(c.lower() if c.isalnum() else " " for c in device).split()

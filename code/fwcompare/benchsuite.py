@@ -25,6 +25,7 @@ import dataclasses
 import datetime
 import functools
 import itertools
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -58,6 +59,8 @@ MIN_REPEATS = 5  # a median and a spread need several runs; fewer would hide noi
 MLP_WORKLOAD = config.MLPConfig(dataset="mnist", hidden=(512, 512), optimizer="sgd", learning_rate=0.01,
                                 momentum=0.0, batch_size=128, init_scheme="torch")
 CNN_WORKLOAD = dataclasses.replace(config.MNIST_CNN, init_scheme="torch")
+# Results of `make bench` runs kept in the repository, quoted by the benchmarks chapter.
+REFERENCE_RESULTS = Path(__file__).resolve().parents[2] / "book" / "beyond" / "benchmark-results"
 Epoch = Callable[[int], Any]  # runs epoch number e, returns its per-step losses (not waited for)
 
 
@@ -114,9 +117,9 @@ def settings_for(profile: str | None = None, accelerator: bool | None = None) ->
     if profile not in config.PROFILES:
         raise ValueError(f"profile={profile!r} is unknown; allowed: {', '.join(config.PROFILES)}")
     if profile == "smoke":
-        return BenchSettings(mlp_examples=2048, cnn_batch_sizes=(64, 256), cnn_examples=512,
-                             batch_sweep=(32, 256, 2048), width_sweep=(128, 512, 2048),
-                             sweep_routines=("torch-device", "jax-device"), sweep_examples=2048,
+        return BenchSettings(mlp_examples=2048, cnn_batch_sizes=(64, 128), cnn_examples=256,
+                             batch_sweep=(32, 512), width_sweep=(128, 1024),
+                             sweep_routines=("torch-device", "jax-device"), sweep_examples=1024,
                              matmul_size=1024)
     if accelerator:
         return BenchSettings(precision="float32")
@@ -387,6 +390,30 @@ def run_suite(settings: BenchSettings, log: Callable[[str], None] = lambda line:
 def _line(m: Measurement) -> str:
     return (f"{m.group:8s} {m.workload:32s} {m.routine:16s} first {m.first_epoch_s:7.2f} s  "
             f"median {m.median_s:7.3f} s (spread {m.spread:.0%})  {m.gflops:7.1f} GFLOP/s")
+
+
+def convolution_layouts(compiled) -> list[str]:
+    """The dimension order (XLA's ``dim_labels``) of each convolution in a compiled JAX program.
+
+    ``b01f_01io->b01f`` is the canonical order (batch, height, width, features): the one XLA:CPU
+    hands to its library convolution kernels.
+    """
+    return re.findall(r" convolution\(.*?dim_labels=([^,\s]+)", compiled.as_text())
+
+
+def scan_unrolled(workload: Workload) -> Epoch:
+    """jax-scan with the loop fully unrolled: no loop left in the compiled program (an experiment;
+    compile time grows with the number of steps)."""
+    run = _JaxRun(workload)
+    epoch_program = jax.jit(lambda state, x, y, batches: jax.lax.scan(
+        lambda s, index: jax_train.update(s, x[index], y[index]), state, batches, unroll=True))
+
+    def epoch(e: int) -> jax.Array:
+        batches = jnp.asarray(np.stack(workload.order(e)))
+        run.state, losses = epoch_program(run.state, run.x, run.y, batches)
+        return losses
+
+    return epoch
 
 
 # --- tables and the command line -----------------------------------------------------------
