@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -43,7 +44,7 @@ from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
-from fwcompare import claims, report, slides
+from fwcompare import claims, progress, report, slides
 from fwcompare import config as fwconfig
 
 logger = logging.getLogger(__name__)
@@ -85,6 +86,8 @@ def _configure(app, config) -> None:
     # Fixed once per build, so every page that shows them agrees.
     app.fwcompare_build_info = {"date": report.build_date(), "commit": report.git_commit(app.confdir),
                                 "profile": profile}
+    # Kernels inherit this: progress bars then write only their final state (fwcompare.progress).
+    os.environ[progress.BUILD_VARIABLE] = "1"
     key = cache_key(Path(app.confdir), config.fwcompare_cache_inputs, profile)
     # myst-nb reads this at builder-inited, after config-inited.
     config.nb_execution_cache_path = str(Path(app.outdir).parent / ".jupyter_cache" / key)
