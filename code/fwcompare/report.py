@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
+import subprocess
+from datetime import datetime, timezone
 from importlib import metadata
+from pathlib import Path
 
 from fwcompare import config
 
@@ -33,6 +37,40 @@ def jax_device() -> str:
     return f"{device.platform} ({device.device_kind})"
 
 
+def devices() -> str:
+    """One line naming the device each framework computes on, e.g. ``PyTorch cpu · JAX cpu (cpu)``."""
+    return f"PyTorch {torch_device()} · JAX {jax_device()}"
+
+
+def gpu_driver() -> str:
+    """The NVIDIA driver version as ``nvidia-smi`` reports it, or why there is none."""
+    if shutil.which("nvidia-smi") is None:
+        return "none (no nvidia-smi: no NVIDIA GPU)"
+    result = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                            capture_output=True, text=True, check=False, timeout=30)
+    lines = result.stdout.split()
+    return lines[0] if result.returncode == 0 and lines else f"unknown (nvidia-smi exit {result.returncode})"
+
+
+def git_commit(repository: str | os.PathLike) -> str:
+    """The checked-out commit of ``repository`` (``$GITHUB_SHA`` in CI), or ``unknown`` outside git."""
+    if os.environ.get("GITHUB_SHA"):
+        return os.environ["GITHUB_SHA"]
+    try:
+        result = subprocess.run(["git", "-C", str(Path(repository)), "rev-parse", "HEAD"],
+                                capture_output=True, text=True, check=False, timeout=30)
+    except OSError:  # no git program
+        return "unknown"
+    return result.stdout.strip() if result.returncode == 0 else "unknown"
+
+
+def build_date() -> str:
+    """Now in UTC, or ``$SOURCE_DATE_EPOCH`` when set (reproducible builds), as ``YYYY-MM-DD HH:MM UTC``."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    moment = datetime.fromtimestamp(int(epoch), timezone.utc) if epoch else datetime.now(timezone.utc)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
 def environment() -> dict[str, str]:
     """Profile, machine, devices each framework uses, threads and library versions."""
     import torch
@@ -44,6 +82,8 @@ def environment() -> dict[str, str]:
         "PyTorch device": torch_device(),
         "JAX device": jax_device(),
         "PyTorch CPU threads": str(torch.get_num_threads()),
+        "GPU driver": gpu_driver(),
+        "CUDA (PyTorch build)": torch.version.cuda or "none",
     }
     info.update({name: _version(name) for name in LIBRARIES})
     return info

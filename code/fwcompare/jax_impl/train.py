@@ -19,6 +19,7 @@ from fwcompare.history import History
 from fwcompare.jax_impl.data import iterate_batches
 from fwcompare.jax_impl.evaluate import evaluate
 from fwcompare.jax_impl.models import model_for
+from fwcompare.progress import bar as progress_bar
 
 
 def make_optimizer(config: Config) -> optax.GradientTransformation:
@@ -108,7 +109,7 @@ def train(config: Config, x: jax.Array, y: jax.Array, state: TrainState | None =
 
 
 def fit(config: Config, train_data: tuple[jax.Array, jax.Array], val_data: tuple[jax.Array, jax.Array],
-        state: TrainState | None = None) -> tuple[TrainState, History]:
+        state: TrainState | None = None, progress: bool = False) -> tuple[TrainState, History]:
     """Train, evaluate on the validation set after every epoch, and return the best state.
 
     Parameters are immutable arrays, so keeping the best epoch's is just keeping a reference:
@@ -117,7 +118,10 @@ def fit(config: Config, train_data: tuple[jax.Array, jax.Array], val_data: tuple
     x, y = train_data
     state = create_train_state(config) if state is None else state
     records, best_state, best_loss = [], state, float("inf")
-    for epoch in range(config.epochs):
+    epochs = range(config.epochs)
+    if progress:  # a text bar, one step per epoch (fwcompare.progress)
+        epochs = progress_bar(epochs, desc="JAX epochs")
+    for epoch in epochs:
         start = time.perf_counter()
         order = datasets.batch_order(len(x), config.batch_size, config.seed, epoch)
         state, losses = train_epoch(state, x, y, order)

@@ -14,6 +14,7 @@ from fwcompare import datasets
 from fwcompare.benchmark import sync
 from fwcompare.config import Config
 from fwcompare.history import History
+from fwcompare.progress import bar as progress_bar
 from fwcompare.torch_impl.data import iterate_batches
 from fwcompare.torch_impl.evaluate import evaluate
 from fwcompare.torch_impl.models import model_for
@@ -87,7 +88,7 @@ def train(config: Config, x: torch.Tensor, y: torch.Tensor, model: nn.Module | N
 
 def fit(config: Config, train_data: tuple[torch.Tensor, torch.Tensor],
         val_data: tuple[torch.Tensor, torch.Tensor], model: nn.Module | None = None,
-        ) -> tuple[nn.Module, History]:
+        progress: bool = False) -> tuple[nn.Module, History]:
     """Train, evaluate on the validation set after every epoch, and return the best model.
 
     The model is updated in place, so the best epoch's weights must be *copied* when they are
@@ -97,7 +98,10 @@ def fit(config: Config, train_data: tuple[torch.Tensor, torch.Tensor],
     model = model_for(config).to(x.device) if model is None else model
     optimizer = make_optimizer(config, model.parameters())
     records, best_state, best_loss = [], None, float("inf")
-    for epoch in range(config.epochs):
+    epochs = range(config.epochs)
+    if progress:  # a text bar, one step per epoch (fwcompare.progress)
+        epochs = progress_bar(epochs, desc="PyTorch epochs")
+    for epoch in epochs:
         start = time.perf_counter()
         order = datasets.batch_order(len(x), config.batch_size, config.seed, epoch)
         train_loss = sync(train_epoch(model, optimizer, x, y, order)).mean().item()
