@@ -50,6 +50,7 @@ from fwcompare.benchmark import (
 )
 from fwcompare.jax_impl import models as jax_models
 from fwcompare.jax_impl import train as jax_train
+from fwcompare.progress import bar as progress_bar
 from fwcompare.torch_impl import data as torch_data
 from fwcompare.torch_impl import models as torch_models
 from fwcompare.torch_impl import train as torch_train
@@ -367,17 +368,22 @@ def bench_environment(precision: str) -> dict[str, str]:
     return {"device": device, "processor": processor_name(), "precision": precision, **info}
 
 
-def run_suite(settings: BenchSettings, log: Callable[[str], None] = lambda line: None) -> BenchResults:
-    """Measure the matmul limit, the six routines and the scaling sweeps; return every number."""
+def run_suite(settings: BenchSettings, log: Callable[[str], None] = lambda line: None,
+              progress: bool = False) -> BenchResults:
+    """Measure the matmul limit, the six routines and the scaling sweeps; return every number.
+
+    ``log`` receives one line per measurement; ``progress`` shows a progress bar instead.
+    """
     set_precision(settings.precision)
     limit = {fw: matmul_gflops(fw, settings.matmul_size, settings.repeats) for fw in ("torch", "jax")}
     log(f"matmul {settings.matmul_size}: "
         + ", ".join(f"{fw} {rate:.1f} GFLOP/s" for fw, rate in limit.items()))
+    plan = [("routines", *item) for item in routine_plan(settings)]
+    plan += [(group, routine, workload, full) for group, routine, workload, full in sweep_plan(settings)]
+    if progress:
+        plan = progress_bar(plan, desc="benchmarks")
     measurements = []
-    for routine, workload, full in routine_plan(settings):
-        measurements.append(time_routine(routine, workload, settings.repeats, full_examples=full))
-        log(_line(measurements[-1]))
-    for group, routine, workload, full in sweep_plan(settings):
+    for group, routine, workload, full in plan:
         measurements.append(time_routine(routine, workload, settings.repeats, group=group,
                                          full_examples=full))
         log(_line(measurements[-1]))

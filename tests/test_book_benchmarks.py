@@ -1,0 +1,78 @@
+"""The benchmarks chapter: built from the build's own run, its verdicts bound to the numbers, its
+figures in place, and the six routines shown to do the same work."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from book_helpers import figures
+
+CHAPTER = "book/beyond/benchmarks"
+
+pytestmark = [pytest.mark.book, pytest.mark.timeout(1800)]
+
+ROUTINE_LABELS = ("PyTorch eager, DataLoader", "PyTorch eager, data on device", "torch.compile, data on device",
+                  "JAX jit step, DataLoader", "JAX jit step, data on device", "JAX lax.scan epoch")
+
+
+def number(glued, name) -> float:
+    return float(glued[name])
+
+
+def test_page_has_no_traceback_or_warning(page, text):
+    markup = page.read_text()
+    assert "Traceback (most recent call last)" not in markup
+    assert "Warning" not in text and "W1122" not in text  # no library warning in an output
+
+
+def test_unsynchronised_timing_is_shown_to_be_shorter(glued, text):
+    assert number(glued, "sync_ratio") > 1
+    assert f"{number(glued, 'sync_ratio'):.1f} times faster" in text
+
+
+def test_flop_counts_agree_with_xla(glued, text):
+    assert number(glued, "flops_MLP_ratio") == pytest.approx(1.0, abs=0.02)
+    assert 0.9 < number(glued, "flops_CNN_ratio") < 1.0
+    assert f"{number(glued, 'flops_MLP_ratio'):.3f}" in text
+
+
+def test_every_routine_is_in_every_table(text):
+    for label in ROUTINE_LABELS:
+        assert text.count(label) >= 3, label  # MLP table and both CNN tables
+
+
+def test_the_routines_did_the_same_work(glued, text):
+    assert number(glued, "loss_spread") < 1e-4
+    assert f"{number(glued, 'loss_spread'):.1e}" in text
+
+
+def test_verdicts_follow_the_numbers(glued, text):
+    for framework in ("torch", "jax"):
+        fraction = number(glued, f"best_{framework}_fraction")
+        expected = "meets" if fraction >= 0.8 else "falls short of"
+        assert glued[f"best_{framework}_target"].strip("'\"") == expected
+        assert f"{fraction:.0%}" in text
+    ratio = number(glued, "best_ratio")
+    assert ratio >= 1
+    assert glued["within_target"].strip("'\"") == ("within" if ratio <= 1.3 else "outside")
+
+
+def test_the_scan_experiment_lists_convolution_layouts(glued, text):
+    assert number(glued, "conv_count") == 5
+    assert number(glued, "step_canonical") == 5  # the compiled step: all canonical
+    assert "b01f_01io->b01f" in text
+
+
+def test_figures_have_alt_text_and_exist(page):
+    found = figures(page)
+    assert len(found) == 3
+    for alt, image in found:
+        assert len(alt) > 40 and image.is_file() and image.stat().st_size > 10_000
+
+
+def test_links_to_and_from_the_common_libraries_chapter(smoke_build, page):
+    assert "pytorch-vs-jax-common-libraries.html" in page.read_text()
+    other = (smoke_build / "html" / "book" / "slides" / "pytorch-vs-jax-common-libraries.html").read_text()
+    assert re.search(r'href="\.\./beyond/benchmarks\.html', other)
