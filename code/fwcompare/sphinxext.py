@@ -8,6 +8,8 @@ cache folder named after a hash of those inputs and of the build profile:
 
 It also puts a banner on every page of a smoke build, whose numbers are not meaningful, and
 writes a reveal.js deck for each page listed in ``fwcompare_slides`` (``fwcompare.slides``).
+Two fixes keep the pages' browser console clean: the theme gets a default colour mode, and a
+script Sphinx 7.4 would write twice is written once.
 Enabled from ``_config.yml`` (``sphinx.extra_extensions``); works for a plain
 ``jupyter-book build .`` as well as for ``make book``.
 """
@@ -62,10 +64,36 @@ def _configure(app, config) -> None:
     key = cache_key(Path(app.confdir), config.fwcompare_cache_inputs, profile)
     # myst-nb reads this at builder-inited, after config-inited.
     config.nb_execution_cache_path = str(Path(app.outdir).parent / ".jupyter_cache" / key)
+    # Without a default colour mode pydata-sphinx-theme gives a first-time reader an empty mode,
+    # logs "Got invalid theme mode" as a console error and falls back to "auto": say "auto".
+    context = dict(config.html_context or {})
+    context.setdefault("default_mode", "auto")
+    config.html_context = context
     if profile == "smoke":
         options = dict(config.html_theme_options or {})
         options["announcement"] = SMOKE_BANNER
         config.html_theme_options = options
+
+
+def _script_key(script) -> tuple:
+    attributes = getattr(script, "attributes", {})
+    return (getattr(script, "filename", script) or "", tuple(sorted(attributes.items())))
+
+
+def _drop_duplicate_scripts(app, pagename, templatename, context, doctree) -> None:
+    """Write each ``<script>`` once. Sphinx 7.4 writes an inline script that an extension adds
+    after the builder started twice (its file name is None once and "" once; fixed in Sphinx 8.2,
+    sphinx-doc/sphinx#13402), and sphinx-thebe's ``const THEBE_JS_URL`` declared twice is a
+    SyntaxError on every page."""
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    seen, unique = set(), []
+    for script in scripts:
+        if _script_key(script) not in seen:
+            seen.add(_script_key(script))
+            unique.append(script)
+    context["script_files"] = unique
 
 
 def _write_slides(app, exception) -> None:
@@ -84,5 +112,6 @@ def setup(app):
     app.add_config_value("fwcompare_cache_inputs", list(DEFAULT_CACHE_INPUTS), "env")
     app.add_config_value("fwcompare_slides", {}, "html")
     app.connect("config-inited", _configure)
+    app.connect("html-page-context", _drop_duplicate_scripts)
     app.connect("build-finished", _write_slides)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
