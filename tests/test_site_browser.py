@@ -30,7 +30,8 @@ from book_helpers import REPO, toc_pages
 from fwcompare import slides
 from site_links import site_pages
 
-pytestmark = [pytest.mark.book, pytest.mark.timeout(600)]
+# The timeout covers the smoke build when these tests are the first to need it.
+pytestmark = [pytest.mark.book, pytest.mark.timeout(1800)]
 
 CHROMIUM = Path(os.environ.get("FWCOMPARE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium")
 # Relative to the repository, like every path in the workflows.
@@ -236,10 +237,11 @@ def test_framework_tabs_stay_in_sync_across_pages(site, server, context):
     assert not problems + more + again, problems + more + again
 
 
-def test_search_finds_vmap(server, context):
+def test_search_finds_vmap(server, context, screenshots):
     tab, problems = open_page(context, server + "search.html?q=vmap")
     results = tab.locator("#search-results ul.search li")
     results.first.wait_for(state="attached")
+    tab.screenshot(path=screenshots / "search-vmap.png", full_page=True)
     links = [results.nth(i).locator("a").first.get_attribute("href") for i in range(results.count())]
     assert any("an-introduction-to-jax" in link for link in links), links
     summary = tab.locator("#search-results").inner_text()
