@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from book_helpers import REPO, build, glued_values, page_text
 
@@ -28,6 +30,26 @@ def smoke_build(tmp_path_factory) -> Path:
     result = build(REPO, output)
     assert result.returncode == 0, f"smoke build failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
     return output / "_build"
+
+
+@pytest.fixture(scope="session")
+def site(request) -> Path:
+    """The built HTML site that the site checks (links, browser) inspect: the session's smoke
+    build, or ``$FWCOMPARE_TEST_SITE`` (an existing ``_build/html``) to iterate on those checks
+    without building the book again."""
+    existing = os.environ.get("FWCOMPARE_TEST_SITE")
+    if existing:
+        root = Path(existing).resolve()
+        assert (root / "search.html").is_file(), f"FWCOMPARE_TEST_SITE={existing} is no built site"
+        return root
+    return request.getfixturevalue("smoke_build") / "html"
+
+
+@pytest.fixture(scope="session")
+def site_url() -> str:
+    """The URL the site is published at (``html.baseurl`` in _config.yml), with a final slash."""
+    config = yaml.safe_load((REPO / "_config.yml").read_text())
+    return config["html"]["baseurl"].rstrip("/") + "/"
 
 
 # A chapter's book tests set CHAPTER (its docname) at module level and use these fixtures.

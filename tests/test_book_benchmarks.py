@@ -8,13 +8,13 @@ import re
 import pytest
 
 from book_helpers import figures
+from fwcompare.benchmark import ROUTINES
 
 CHAPTER = "book/beyond/benchmarks"
 
 pytestmark = [pytest.mark.book, pytest.mark.timeout(1800)]
 
-ROUTINE_LABELS = ("PyTorch eager, DataLoader", "PyTorch eager, data on device", "torch.compile, data on device",
-                  "JAX jit step, DataLoader", "JAX jit step, data on device", "JAX lax.scan epoch")
+ROUTINE_LABELS = [label for _, label in ROUTINES.values()]
 
 
 def number(glued, name) -> float:

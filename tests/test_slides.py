@@ -71,9 +71,13 @@ def test_write_deck_vendors_reveal_and_names_a_missing_page(tmp_path):
     for name in slides.REVEAL_FILES:
         (dist / name).parent.mkdir(parents=True, exist_ok=True)
         (dist / name).write_text(f"/* {name} */")
+    font = dist / "theme" / "fonts" / "source-sans-pro" / "source-sans-pro.css"
+    font.parent.mkdir(parents=True)
+    font.write_text("/* the font the white theme @imports */")
     written = slides.write_deck(html_dir, "book/page", "page", local_reveal=dist)
     assert written == html_dir / "slides" / "page.html"
     assert (html_dir / "_static" / "reveal" / "theme" / "white.css").is_file()
+    assert (html_dir / "_static" / "reveal" / font.relative_to(dist)).is_file()
     assert 'src="../_static/reveal/reveal.js"' in written.read_text()
     # without a local copy the deck falls back to the CDN
     from_cdn = slides.write_deck(html_dir, "book/page", "page", local_reveal=None)

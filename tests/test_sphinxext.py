@@ -61,14 +61,32 @@ def test_key_ignores_files_that_are_not_inputs(project, noise):
 def test_configure_points_myst_nb_at_a_keyed_folder_and_adds_the_smoke_banner(project, monkeypatch):
     app = SimpleNamespace(confdir=str(project), outdir=str(project / "_build" / "html"))
     conf = SimpleNamespace(fwcompare_cache_inputs=list(INPUTS), nb_execution_cache_path="",
-                           html_theme_options={"repository_url": "x"})
+                           html_theme_options={"repository_url": "x"}, html_context={})
     monkeypatch.setenv("FWCOMPARE_PROFILE", "smoke")
     sphinxext._configure(app, conf)
     assert Path(conf.nb_execution_cache_path) == project / "_build" / ".jupyter_cache" / key(project, "smoke")
     assert conf.html_theme_options == {"repository_url": "x", "announcement": sphinxext.SMOKE_BANNER}
+    assert conf.html_context == {"default_mode": "auto"}
 
     monkeypatch.setenv("FWCOMPARE_PROFILE", "full")
     conf.html_theme_options = {}
     sphinxext._configure(app, conf)
     assert Path(conf.nb_execution_cache_path).name == key(project, "full")
     assert "announcement" not in conf.html_theme_options
+    conf.html_context = {"default_mode": "dark"}  # a choice made in _config.yml is kept
+    sphinxext._configure(app, conf)
+    assert conf.html_context == {"default_mode": "dark"}
+
+
+def test_each_script_is_written_once():
+    # Sphinx 7.4 lists an inline script added late twice, once with file name None, once with "".
+    from sphinx.builders.html._assets import _JavaScript
+
+    thebe = "const THEBE_JS_URL = 'x'"
+    context = {"script_files": [_JavaScript("_static/a.js"), _JavaScript(None, body=thebe),
+                                _JavaScript("_static/b.js", priority=200),
+                                _JavaScript("", body=thebe), _JavaScript("_static/a.js"),
+                                _JavaScript("", body="let other = 1")]}
+    sphinxext._drop_duplicate_scripts(None, "page", "page.html", context, None)
+    assert [(js.filename, js.attributes.get("body")) for js in context["script_files"]] == [
+        ("_static/a.js", None), (None, thebe), ("_static/b.js", None), ("", "let other = 1")]

@@ -129,3 +129,43 @@ def test_book_deploys_to_pages_with_least_privilege():
     assert deploy["environment"]["name"] == "github-pages"
     assert any(step.get("uses", "").startswith("actions/deploy-pages@") for step in deploy["steps"])
     assert "refs/heads/main" in deploy["if"]
+
+
+def uploads(job: dict) -> dict[str, dict]:
+    """The job's actions/upload-artifact steps, by artifact name."""
+    return {step["with"]["name"]: step for step in job["steps"]
+            if step.get("uses", "").startswith("actions/upload-artifact@")}
+
+
+def test_ci_keeps_the_screenshots_and_the_build_reports():
+    (job,) = load("ci.yml")["jobs"].values()
+    tests = step_index(job, "make test")
+    env = job["steps"][tests]["env"]
+    # The browser test runs (it does not skip) with the browser this runner has.
+    browser = step_index(job, "FWCOMPARE_CHROMIUM=")
+    assert browser < tests
+    assert "FWCOMPARE_REQUIRE_BROWSER=1" in job["steps"][browser]["run"]
+    # Screenshots are kept whatever the result; they are where the tests write them.
+    screenshots = uploads(job)["screenshots"]
+    assert screenshots["if"] == "always()"
+    assert screenshots["with"]["path"].rstrip("/") == env["FWCOMPARE_SCREENSHOTS"]
+    # On failure: myst-nb's execution reports of the book the tests build under pytest's basetemp.
+    reports = uploads(job)["build-reports"]
+    assert reports["if"] == "failure()"
+    basetemp = env["PYTEST_ADDOPTS"].removeprefix("--basetemp=")
+    assert f"{basetemp}/**/_build/html/reports/**" in reports["with"]["path"].splitlines()
+    assert job["steps"].index(reports) > tests and job["steps"].index(screenshots) > tests
+
+
+def test_book_uploads_the_build_reports_on_failure():
+    build = load("book.yml")["jobs"]["build"]
+    reports = uploads(build)["build-reports"]
+    assert reports["if"] == "failure()"
+    assert "_build/html/reports/**" in reports["with"]["path"].splitlines()
+    assert build["steps"].index(reports) > step_index(build, "jupyter-book build")
+
+
+def test_ci_entry_installs_chromium_for_the_browser_test():
+    script = (REPO / ".ci" / "run").read_text()
+    assert "apt-get install -y -qq chromium" in script
+    assert script.index("export FWCOMPARE_REQUIRE_BROWSER=1") < script.index("\nmake test")

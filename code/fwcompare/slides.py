@@ -19,6 +19,8 @@ REVEAL_CDN = f"https://cdn.jsdelivr.net/npm/reveal.js@{REVEAL_VERSION}/dist"
 # reveal.js files a deck needs, copied next to the book when a local copy exists (`make tools`
 # installs the npm package), so that decks also work offline; otherwise the CDN serves them.
 REVEAL_FILES = ("reveal.js", "reveal.css", "theme/white.css")
+# Folders those files load from (the white theme @imports its font), copied when present.
+REVEAL_FOLDERS = ("theme/fonts/source-sans-pro",)
 # Stylesheets of the book that outputs and code need (Pygments colours, sphinx-design tabs,
 # myst-nb cells); the theme's layout CSS is left out because it fights reveal.js's.
 BOOK_STYLES = ("pygments.css", "sphinx-design.*.css", "mystnb.*.css")
@@ -128,6 +130,9 @@ def _vendor_reveal(html_dir: Path, local_dist: Path | None) -> str | None:
         target = html_dir / "_static" / "reveal" / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(local_dist / name, target)
+    for name in REVEAL_FOLDERS:
+        if (local_dist / name).is_dir():
+            shutil.copytree(local_dist / name, html_dir / "_static" / "reveal" / name, dirs_exist_ok=True)
     return "_static/reveal"
 
 

@@ -25,6 +25,9 @@ package from the repository, and points the Colab button at that notebook on the
 ``fwcompare_notebooks_branch``, which the Pages workflow fills (Colab opens notebooks from
 GitHub, not from a Pages site, and cannot read MyST Markdown).
 
+Two fixes keep the pages' browser console clean: the theme gets a default colour mode, and a
+script Sphinx 7.4 would write twice is written once.
+
 Enabled from ``_config.yml`` (``sphinx.extra_extensions``); works for a plain
 ``jupyter-book build .`` as well as for ``make book``.
 """
@@ -91,10 +94,36 @@ def _configure(app, config) -> None:
     key = cache_key(Path(app.confdir), config.fwcompare_cache_inputs, profile)
     # myst-nb reads this at builder-inited, after config-inited.
     config.nb_execution_cache_path = str(Path(app.outdir).parent / ".jupyter_cache" / key)
+    # Without a default colour mode pydata-sphinx-theme gives a first-time reader an empty mode,
+    # logs "Got invalid theme mode" as a console error and falls back to "auto": say "auto".
+    context = dict(config.html_context or {})
+    context.setdefault("default_mode", "auto")
+    config.html_context = context
     if profile == "smoke":
         options = dict(config.html_theme_options or {})
         options["announcement"] = SMOKE_BANNER
         config.html_theme_options = options
+
+
+def _script_key(script) -> tuple:
+    attributes = getattr(script, "attributes", {})
+    return (getattr(script, "filename", script) or "", tuple(sorted(attributes.items())))
+
+
+def _drop_duplicate_scripts(app, pagename, templatename, context, doctree) -> None:
+    """Write each ``<script>`` once. Sphinx 7.4 writes an inline script that an extension adds
+    after the builder started twice (its file name is None once and "" once; fixed in Sphinx 8.2,
+    sphinx-doc/sphinx#13402), and sphinx-thebe's ``const THEBE_JS_URL`` declared twice is a
+    SyntaxError on every page."""
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    seen, unique = set(), []
+    for script in scripts:
+        if _script_key(script) not in seen:
+            seen.add(_script_key(script))
+            unique.append(script)
+    context["script_files"] = unique
 
 
 def _write_slides(app, exception) -> None:
@@ -290,6 +319,7 @@ def setup(app):
     app.add_config_value("fwcompare_slides", {}, "html")
     app.add_config_value("fwcompare_notebooks_branch", "notebooks", "html")
     app.connect("config-inited", _configure)
+    app.connect("html-page-context", _drop_duplicate_scripts)
     app.connect("build-finished", _write_slides)
     app.add_node(source_claims)
     app.add_directive("source-claims", SourceClaimsDirective)

@@ -1,0 +1,294 @@
+"""The built site in a real browser: Debian's Chromium, headless, driven by Playwright.
+
+The site is served on localhost by a threaded ``http.server`` in this process and every page of
+it is opened: no console error, no page error, no failed request, every image loaded. Framework
+tabs stay in sync from page to page, the search page finds "vmap", and the colour-mode button
+switches between the light and the dark theme. A full-page screenshot of every page (light, and
+dark where the page has the book's theme) is written to ``$FWCOMPARE_SCREENSHOTS`` (default
+``_build/reports/screenshots``), for people to look at and for CI to keep.
+
+Needs ``playwright`` (pinned in requirements.txt; its own browser download is not used) and
+Chromium (``apt-get install chromium``: ``chromium`` on PATH), or any Chromium-based browser
+named by ``$FWCOMPARE_CHROMIUM``. Without them the tests skip and say what to install, unless
+``$FWCOMPARE_REQUIRE_BROWSER`` is set (CI sets it), and then they fail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from book_helpers import REPO, toc_pages
+from fwcompare import slides
+from site_links import site_pages
+
+# The timeout covers the smoke build when these tests are the first to need it.
+pytestmark = [pytest.mark.book, pytest.mark.timeout(1800)]
+
+CHROMIUM = Path(os.environ.get("FWCOMPARE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium")
+# Relative to the repository, like every path in the workflows.
+SCREENSHOTS = REPO / os.environ.get("FWCOMPARE_SCREENSHOTS", "_build/reports/screenshots")
+# Chromium as root in a container has no usable sandbox; the other switches stop it from calling
+# Google's services, which a machine without network refuses, noisily, at every start.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+# The only resources pages may fetch from other hosts: MathJax (the theme adds it to pages with
+# maths) and reveal.js when `make tools` could not vendor it. The test answers them with an empty
+# script, so it neither needs the network nor depends on a CDN; any other outside request fails it.
+ALLOWED_EXTERNAL = ("https://cdn.jsdelivr.net/npm/mathjax@3/", slides.REVEAL_CDN + "/")
+TIMEOUT_MS = 20_000
+
+
+# --- serving the site and driving Chromium ----------------------------------------------------
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 (the base class's name)
+        pass
+
+
+@contextlib.contextmanager
+def serve(folder: Path) -> Iterator[str]:
+    """``http://127.0.0.1:<free port>/`` serving ``folder`` from a thread of this process."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(folder)))
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(site) -> Iterator[str]:
+    with serve(site) as url:
+        yield url
+
+
+def missing(what: str):
+    """Skip, saying what to install; fail instead where CI promised the browser."""
+    if os.environ.get("FWCOMPARE_REQUIRE_BROWSER"):
+        pytest.fail(f"{what} (FWCOMPARE_REQUIRE_BROWSER is set, so this is not skipped)")
+    pytest.skip(what)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("browser test skipped: Playwright is not installed "
+                "(pip install -r requirements.txt, which pins playwright)")
+    if not CHROMIUM.is_file():
+        missing(f"browser test skipped: no Chromium at {CHROMIUM}. Install Debian's chromium "
+                "(sudo apt-get install chromium; .ci/run does this when root), or set "
+                "FWCOMPARE_CHROMIUM to a Chromium-based browser")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def context(browser, server):
+    """A fresh browser profile (empty localStorage) in the light colour scheme, whose requests
+    never leave localhost: allowed CDN scripts get a stub, anything else outside is refused."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="light")
+    context.set_default_timeout(TIMEOUT_MS)
+    context.outside_requests = []
+
+    def route(route):
+        url = route.request.url
+        if url.startswith(server):
+            route.continue_()
+        elif url.startswith(ALLOWED_EXTERNAL):
+            route.fulfill(status=200, content_type="text/javascript", body="/* offline stub */")
+        else:
+            context.outside_requests.append(url)
+            route.abort()
+
+    context.route("**/*", route)
+    yield context
+    context.close()
+
+
+def open_page(context, url: str):
+    """Open ``url`` in a new tab; returns the tab and the list its problems are added to."""
+    problems: list[str] = []
+    tab = context.new_page()
+    tab.on("console", lambda message: problems.append(
+        f"console error: {message.text} ({message.location.get('url', '')})"
+    ) if message.type == "error" else None)
+    tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    tab.on("requestfailed", lambda request: problems.append(
+        f"request failed: {request.url} ({request.failure})"))
+    tab.on("response", lambda response: problems.append(
+        f"HTTP {response.status}: {response.url}") if response.status >= 400 else None)
+    tab.goto(url, wait_until="load")
+    tab.wait_for_load_state("networkidle")
+    return tab, problems
+
+
+# Every image, lazy ones included, loaded and decoded: an image that failed has naturalWidth 0.
+IMAGES_LOADED = """async () => {
+    const images = Array.from(document.images);
+    images.forEach(image => { image.loading = "eager"; });
+    const settled = image => image.complete ? null : new Promise(done => {
+        image.addEventListener("load", done); image.addEventListener("error", done); });
+    await Promise.race([Promise.all(images.map(settled)), new Promise(done => setTimeout(done, 15000))]);
+    return images.map(image => ({src: image.getAttribute("src"),
+                                 loaded: image.complete && image.naturalWidth > 0}));
+}"""
+
+
+def screenshot_name(relative: str) -> str:
+    """``book/posts/intro.html`` -> ``book__posts__intro``."""
+    return relative.removesuffix(".html").replace("/", "__")
+
+
+@pytest.fixture(scope="module")
+def screenshots() -> Path:
+    """The screenshot folder, emptied of an earlier run's pictures."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SCREENSHOTS.glob("*.png"):
+        old.unlink()
+    return SCREENSHOTS
+
+
+# --- the tests ------------------------------------------------------------------------------
+
+def test_every_page_loads_cleanly_with_all_its_images(site, server, context, screenshots):
+    pages = [page.relative_to(site).as_posix() for page in site_pages(site)]
+    missing = ({f"{docname}.html" for docname in toc_pages()} | {"search.html"}) - set(pages)
+    assert not missing, f"pages of the table of contents not in the site: {sorted(missing)}"
+    report = []
+    for relative in pages:
+        tab, problems = open_page(context, server + relative)
+        images = tab.evaluate(IMAGES_LOADED)
+        problems += [f"image not loaded: {image['src']}" for image in images if not image["loaded"]]
+        name = screenshot_name(relative)
+        tab.screenshot(path=screenshots / f"{name}.png", full_page=True)
+        if tab.evaluate("document.documentElement.dataset.mode") == "auto":
+            # The theme follows the system's scheme in "auto" mode: the same page, dark.
+            tab.emulate_media(color_scheme="dark")
+            tab.wait_for_function("document.documentElement.dataset.theme === 'dark'")
+            tab.screenshot(path=screenshots / f"{name}.dark.png", full_page=True)
+        tab.close()
+        report += [f"{relative}: {problem}" for problem in problems]
+    report += [f"request to another host refused: {url}" for url in context.outside_requests]
+    assert not report, f"{len(report)} problems in the browser:\n" + "\n".join(report)
+    assert len(list(screenshots.glob("*.png"))) > len(pages)  # light for all, dark for themed pages
+
+
+def framework_pages(site) -> list[str]:
+    """The pages that hold tab-sets synced on the ``framework`` group, in table-of-contents order."""
+    return [f"{docname}.html" for docname in toc_pages()
+            if 'data-sync-group="framework"' in (site / f"{docname}.html").read_text()]
+
+
+SELECTED = """group => Array.from(document.querySelectorAll(".sd-tab-set")).flatMap(set => {
+    const labels = Array.from(set.querySelectorAll(":scope > label.sd-tab-label"))
+        .filter(label => label.dataset.syncGroup === group);
+    const chosen = labels.filter(label => document.getElementById(label.htmlFor).checked);
+    return labels.length ? [chosen.map(label => label.dataset.syncId).join("+")] : [];
+})"""
+
+
+def selected(tab) -> list[str]:
+    """The framework chosen in each framework tab-set of the open page."""
+    return tab.evaluate(SELECTED, "framework")
+
+
+def test_framework_tabs_stay_in_sync_across_pages(site, server, context):
+    pages = framework_pages(site)
+    assert len(pages) >= 2, f"tabs synced on 'framework' are on fewer than two pages: {pages}"
+    first, second = pages[0], pages[1]
+
+    tab, problems = open_page(context, server + first)
+    assert set(selected(tab)) == {"torch"}, "PyTorch should be the first, default tab"
+    label = tab.locator('label.sd-tab-label[data-sync-group="framework"][data-sync-id="jax"]').first
+    label.scroll_into_view_if_needed()
+    label.click()
+    assert set(selected(tab)) == {"jax"}, f"{first}: one click on JAX must switch every framework tab-set"
+    visible = tab.locator(".sd-tab-set input:checked + label + .sd-tab-content").first
+    assert visible.is_visible()
+    tab.close()
+
+    tab, more = open_page(context, server + second)
+    assert set(selected(tab)) == {"jax"}, f"JAX chosen on {first} is not chosen on {second}"
+    # And back: PyTorch chosen here is PyTorch on the first page.
+    tab.locator('label.sd-tab-label[data-sync-group="framework"][data-sync-id="torch"]').first.click()
+    tab.close()
+    tab, again = open_page(context, server + first)
+    assert set(selected(tab)) == {"torch"}
+    tab.close()
+    assert not problems + more + again, problems + more + again
+
+
+def test_search_finds_vmap(server, context, screenshots):
+    tab, problems = open_page(context, server + "search.html?q=vmap")
+    results = tab.locator("#search-results ul.search li")
+    results.first.wait_for(state="attached")
+    tab.screenshot(path=screenshots / "search-vmap.png", full_page=True)
+    links = [results.nth(i).locator("a").first.get_attribute("href") for i in range(results.count())]
+    assert any("an-introduction-to-jax" in link for link in links), links
+    summary = tab.locator("#search-results").inner_text()
+    assert "vmap" in summary.lower()
+    tab.close()
+    assert not problems, problems
+
+
+THEME = "[document.documentElement.dataset.mode, document.documentElement.dataset.theme]"
+BACKGROUND = "getComputedStyle(document.body).backgroundColor"
+
+
+def test_the_colour_mode_button_switches_light_and_dark(server, context, screenshots):
+    tab, problems = open_page(context, server + "book/index.html")
+    assert tab.evaluate(THEME) == ["auto", "light"], "a new reader follows the system scheme (light here)"
+    light_background = tab.evaluate(BACKGROUND)
+    button = tab.locator("button.theme-switch-button").first
+    seen = []
+    for _ in range(3):
+        button.click()
+        seen.append(tuple(tab.evaluate(THEME)))
+        if seen[-1][1] == "dark":
+            dark_background = tab.evaluate(BACKGROUND)
+    # From "auto" on a light system the button goes to dark, then light, then back to auto.
+    assert seen == [("dark", "dark"), ("light", "light"), ("auto", "light")], seen
+    assert dark_background != light_background, "the dark theme did not change the page's colours"
+    button.click()  # dark again: the choice is remembered on the next page
+    tab.close()
+    chapter = f"{toc_pages()[1]}.html"
+    tab, more = open_page(context, server + chapter)
+    assert tab.evaluate(THEME) == ["dark", "dark"], "the dark mode chosen is lost on the next page"
+    tab.screenshot(path=screenshots / f"{screenshot_name(chapter)}.dark-chosen.png", full_page=False)
+    tab.close()
+    assert not problems + more, problems + more
+
+
+def test_the_browser_check_catches_a_broken_page(tmp_path, browser):
+    """The checks above can fail: a page with a missing image and a script error is reported."""
+    (tmp_path / "index.html").write_text(
+        '<html><body><img src="missing.png" alt="gone"><script>undefinedFunction()</script></body></html>')
+    context = browser.new_context()
+    try:
+        with serve(tmp_path) as url:
+            tab, problems = open_page(context, url)
+            images = tab.evaluate(IMAGES_LOADED)
+    finally:
+        context.close()
+    assert images == [{"src": "missing.png", "loaded": False}]
+    assert any(problem.startswith("HTTP 404") and "missing.png" in problem for problem in problems), problems
+    assert any("undefinedFunction" in problem for problem in problems), problems
