@@ -25,6 +25,7 @@ import dataclasses
 import datetime
 import functools
 import itertools
+import logging
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -221,6 +222,9 @@ def _torch_device(workload: Workload) -> Epoch:
 
 
 def _torch_compile(workload: Workload) -> Epoch:
+    # Inductor looks for a CUDA toolkit even when compiling for the CPU and logs a warning
+    # when there is none; on a CPU-only machine that is expected, not a problem.
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     model, optimizer = _torch_start(workload)
     step = torch_train.compiled_train_step(model, optimizer)
     x, y = _torch_on_device(workload)
@@ -412,7 +416,7 @@ def scan_unrolled(workload: Workload) -> Epoch:
     compile time grows with the number of steps)."""
     run = _JaxRun(workload)
     epoch_program = jax.jit(lambda state, x, y, batches: jax.lax.scan(
-        lambda s, index: jax_train.update(s, x[index], y[index]), state, batches, unroll=True))
+        lambda s, index: jax_train.train_step(s, x[index], y[index]), state, batches, unroll=True))
 
     def epoch(e: int) -> jax.Array:
         batches = jnp.asarray(np.stack(workload.order(e)))

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib import ticker
 
 FRAMEWORK_COLORS = {"PyTorch": "#D9480F", "JAX": "#1C64B4"}
 STYLE = {
@@ -224,6 +225,11 @@ def bench_scaling(results, group: str):
                 color="grey", linestyle="--", label="FLOPs at the matmul limit")
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
+        values = sorted({x_of(m) for m in points})
+        ax.set_xticks(values, [str(v) for v in values])  # 32, 64, ... rather than 2^5, 2^6
+        ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
+        ax.tick_params(axis="y", which="minor", labelsize=8)
         ax.set(xlabel="batch size" if group == "batch" else "hidden width (two layers)",
                ylabel=f"seconds per epoch ({points[0].full_examples:,} examples)",
                title="Time per epoch against " + ("batch size" if group == "batch" else "width"))

@@ -50,8 +50,10 @@ def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
 
-def update(state: TrainState, x: jax.Array, y: jax.Array) -> tuple[TrainState, jax.Array]:
-    """One update as a pure function: returns the new state and the batch loss."""
+@jax.jit
+def train_step(state: TrainState, x: jax.Array, y: jax.Array,
+               ) -> tuple[TrainState, jax.Array]:
+    """One update: returns the new state and the batch loss. Compiled once per batch shape."""
 
     def loss_fn(params):
         return cross_entropy(state.apply_fn({"params": params}, x), y)
@@ -60,14 +62,10 @@ def update(state: TrainState, x: jax.Array, y: jax.Array) -> tuple[TrainState, j
     return state.apply_gradients(grads=grads), loss
 
 
-# One update as one compiled program, compiled once per batch shape.
-train_step = jax.jit(update)
-
-
 @functools.partial(jax.jit, donate_argnums=0)
 def train_epoch_scan(state: TrainState, x: jax.Array, y: jax.Array, batches: jax.Array,
                      ) -> tuple[TrainState, jax.Array]:
-    """A whole epoch as one compiled program: ``lax.scan`` of ``update`` over index batches.
+    """A whole epoch as one compiled program: ``lax.scan`` of ``train_step`` over index batches.
 
     ``batches`` is ``(steps, batch_size)`` indices into ``x``, ``y`` (equal-sized batches: use
     ``datasets.batch_order(..., drop_last=True)``). Python dispatches once per epoch instead
@@ -77,7 +75,7 @@ def train_epoch_scan(state: TrainState, x: jax.Array, y: jax.Array, batches: jax
     """
 
     def body(state, index):  # index: (batch_size,)
-        return update(state, x[index], y[index])
+        return train_step(state, x[index], y[index])  # traced into the epoch's program
 
     return jax.lax.scan(body, state, batches)
 
