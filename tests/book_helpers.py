@@ -38,9 +38,11 @@ def toc_pages() -> list[str]:
 
 
 def glued_values(built: Path, docname: str) -> dict[str, str]:
-    """``{name: text/plain}`` of every value a page glued (myst-nb writes them next to the notebook)."""
+    """``{name: text}`` of every value a page glued (myst-nb writes them next to the notebook):
+    the Markdown of a glued ``IPython.display.Markdown``, else the ``text/plain`` form."""
     glue_file = built / "jupyter_execute" / f"{docname}.glue.json"
-    return {name: output["data"]["text/plain"] for name, output in json.loads(glue_file.read_text()).items()}
+    return {name: output["data"].get("text/markdown", output["data"]["text/plain"])
+            for name, output in json.loads(glue_file.read_text()).items()}
 
 
 def figures(page: Path) -> list[tuple[str, Path]]:

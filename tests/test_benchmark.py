@@ -110,7 +110,8 @@ def _measurement(**changes) -> benchmark.Measurement:
 def _results() -> benchmark.BenchResults:
     return benchmark.BenchResults(
         created="2026-11-22T05:00:00+00:00", environment={"device": "cpu (test, 2 threads)"},
-        settings={"repeats": 5}, matmul_size=4096, matmul_gflops={"torch": 150.0, "jax": 190.0},
+        settings={"repeats": 5}, matmul_sizes=(1024, 4096), matmul_gflops={"torch": 150.0, "jax": 190.0},
+        step_products_gflops={"torch": 140.0, "jax": 120.0},
         measurements=(_measurement(), _measurement(routine="torch-device", framework="torch",
                                                    epoch_s=(2.0, 2.0, 2.1, 1.9, 2.0))))
 
@@ -210,7 +211,7 @@ def test_workload_uses_whole_batches_only(tiny_images):
     ({"repeats": 3}, "repeats"), ({"routines": ("torch-device", "tf-keras")}, "routines"),
     ({"sweep_routines": ()}, "sweep_routines"), ({"batch_sweep": (32, 0)}, "batch_sweep"),
     ({"cnn_examples": 0}, "cnn_examples"), ({"precision": "float16"}, "precision"),
-    ({"matmul_size": 0}, "matmul_size")])
+    ({"matmul_sizes": (1024, 0)}, "matmul_sizes")])
 def test_settings_reject_bad_values(changes, message):
     with pytest.raises(ValueError, match=message):
         benchsuite.BenchSettings(**changes)
@@ -242,3 +243,13 @@ def test_smoke_settings_are_smaller_than_full_ones():
 def test_matmul_rate_is_positive():
     for framework in benchmark.FRAMEWORKS:
         assert benchsuite.matmul_gflops(framework, 64, repeats=5) > 0
+        assert benchsuite.step_products_gflops(framework, (20, 16, 4), batch_size=8) > 0
+
+
+def test_step_products_are_the_counted_flops():
+    """The products the ceiling times are exactly the work the FLOP count counts."""
+    sizes = (784, 512, 512, 10)
+    products = benchsuite.step_products(sizes, batch_size=128)
+    assert len(products) == 3 + 3 + 2  # forward, weight gradients, gradients passed down
+    assert sum(2 * m * k * n for m, k, n in products) == benchmark.training_flops(
+        benchmark.mlp_layer_macs(sizes), 128)

@@ -273,8 +273,10 @@ class BenchResults:
     created: str
     environment: dict[str, str]
     settings: dict[str, Any]
-    matmul_size: int
+    matmul_sizes: tuple[int, ...]
     matmul_gflops: dict[str, float]
+    # The benchmark MLP's step: its matrix products alone, each at its own shape (a ceiling).
+    step_products_gflops: dict[str, float]
     measurements: tuple[Measurement, ...]
 
     @property
@@ -283,7 +285,7 @@ class BenchResults:
 
     @property
     def limit_gflops(self) -> float:
-        """The practical limit: the faster of the two frameworks' large matrix products."""
+        """The practical limit: the fastest large square matrix product seen in either framework."""
         return max(self.matmul_gflops.values())
 
     def fraction(self, measurement: Measurement) -> float:
@@ -322,7 +324,8 @@ class BenchResults:
         measurements = tuple(
             Measurement(**{**m, "hidden": tuple(m["hidden"]), "epoch_s": tuple(m["epoch_s"])})
             for m in data["measurements"])
-        return cls(**{name: data[name] for name in fields - {"measurements"}}, measurements=measurements)
+        rest = {name: data[name] for name in fields - {"measurements", "matmul_sizes"}}
+        return cls(**rest, matmul_sizes=tuple(data["matmul_sizes"]), measurements=measurements)
 
 
 def save_results(results: BenchResults, path: str | os.PathLike) -> Path:
