@@ -209,7 +209,8 @@ def test_workload_uses_whole_batches_only(tiny_images):
 
 @pytest.mark.parametrize("changes, message", [
     ({"repeats": 3}, "repeats"), ({"routines": ("torch-device", "tf-keras")}, "routines"),
-    ({"sweep_routines": ()}, "sweep_routines"), ({"batch_sweep": (32, 0)}, "batch_sweep"),
+    ({"sweep_routines": ()}, "sweep_routines"), ({"cnn_routines": ("jax",)}, "cnn_routines"),
+    ({"batch_sweep": (32, 0)}, "batch_sweep"),
     ({"cnn_examples": 0}, "cnn_examples"), ({"precision": "float16"}, "precision"),
     ({"matmul_sizes": (1024, 0)}, "matmul_sizes")])
 def test_settings_reject_bad_values(changes, message):
@@ -238,6 +239,7 @@ def test_smoke_settings_are_smaller_than_full_ones():
     gpu = benchsuite.settings_for("full", accelerator=True)
     assert smoke.mlp_examples < 60000 and cpu.mlp_examples is None and gpu.cnn_examples is None
     assert max(cpu.batch_sweep) == 4096 and (min(cpu.width_sweep), max(cpu.width_sweep)) == (128, 4096)
+    assert "jax-scan" not in cpu.cnn_routines and "jax-scan" in gpu.cnn_routines
 
 
 def test_matmul_rate_is_positive():
