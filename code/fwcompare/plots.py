@@ -228,8 +228,12 @@ def bench_scaling(results, group: str):
         values = sorted({x_of(m) for m in points})
         ax.set_xticks(values, [str(v) for v in values])  # 32, 64, ... rather than 2^5, 2^6
         ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
-        ax.yaxis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
-        ax.tick_params(axis="y", which="minor", labelsize=8)
+        low, high = ax.get_ylim()
+        if high / low < 10:  # under a decade there is at most one major label: label the minor ticks
+            ax.yaxis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
+            ax.tick_params(axis="y", which="minor", labelsize=8)
+        else:
+            ax.yaxis.set_minor_formatter(ticker.NullFormatter())
         ax.set(xlabel="batch size" if group == "batch" else "hidden width (two layers)",
                ylabel=f"seconds per epoch ({points[0].full_examples:,} examples)",
                title="Time per epoch against " + ("batch size" if group == "batch" else "width"))
