@@ -263,7 +263,7 @@ def _torch_compile(workload: Workload) -> Epoch:
                                   for xb, yb in torch_data.iterate_batches(x, y, workload.order(e))])
 
 
-class _JaxRun:
+class JaxRun:
     """Holds the train state between epochs: JAX code returns a new state, it never mutates one."""
 
     def __init__(self, workload: Workload):
@@ -273,7 +273,7 @@ class _JaxRun:
 
 
 def _jax_dataloader(workload: Workload) -> Epoch:
-    run = _JaxRun(workload)
+    run = JaxRun(workload)
     labels = workload.labels.astype(np.int32)
 
     def epoch(e: int) -> jax.Array:
@@ -287,7 +287,7 @@ def _jax_dataloader(workload: Workload) -> Epoch:
 
 
 def _jax_device(workload: Workload) -> Epoch:
-    run = _JaxRun(workload)
+    run = JaxRun(workload)
 
     def epoch(e: int) -> jax.Array:
         run.state, losses = jax_train.train_epoch(run.state, run.x, run.y, workload.order(e))
@@ -297,7 +297,7 @@ def _jax_device(workload: Workload) -> Epoch:
 
 
 def _jax_scan(workload: Workload) -> Epoch:
-    run = _JaxRun(workload)
+    run = JaxRun(workload)
 
     def epoch(e: int) -> jax.Array:
         batches = jnp.asarray(np.stack(workload.order(e)))  # (steps, batch_size)
@@ -344,7 +344,7 @@ def _mnist_train() -> tuple[np.ndarray, np.ndarray]:
     return datasets.load("mnist", "train")
 
 
-def _training_set(examples: int | None) -> tuple[np.ndarray, np.ndarray, int]:
+def training_set(examples: int | None) -> tuple[np.ndarray, np.ndarray, int]:
     """The first ``examples`` MNIST training images (normalised) and labels, and the set's size."""
     images, labels = _mnist_train()
     stop = len(images) if examples is None else min(examples, len(images))
@@ -356,7 +356,7 @@ def mlp_name(hidden: Sequence[int]) -> str:
 
 
 def _workload(name: str, cfg, examples: int | None) -> tuple[Workload, int]:
-    images, labels, full = _training_set(max(examples, cfg.batch_size) if examples else None)
+    images, labels, full = training_set(max(examples, cfg.batch_size) if examples else None)
     return Workload(name, cfg, images, labels), full
 
 
@@ -452,7 +452,7 @@ def convolution_layouts(compiled) -> list[str]:
 def scan_unrolled(workload: Workload) -> Epoch:
     """jax-scan with the loop fully unrolled: no loop left in the compiled program (an experiment;
     compile time grows with the number of steps)."""
-    run = _JaxRun(workload)
+    run = JaxRun(workload)
     epoch_program = jax.jit(lambda state, x, y, batches: jax.lax.scan(
         lambda s, index: jax_train.train_step(s, x[index], y[index]), state, batches, unroll=True))
 
