@@ -420,7 +420,7 @@ def run_suite(settings: BenchSettings, log: Callable[[str], None] = lambda line:
                for fw in ("torch", "jax")}
     log("MLP step's products alone: " + ", ".join(f"{fw} {rate:.1f} GFLOP/s" for fw, rate in ceiling.items()))
     plan = [("routines", *item) for item in routine_plan(settings)]
-    plan += [(group, routine, workload, full) for group, routine, workload, full in sweep_plan(settings)]
+    plan += sweep_plan(settings)
     if progress:
         plan = progress_bar(plan, desc="benchmarks")
     measurements = []
