@@ -25,6 +25,21 @@ def build(source: Path, output: Path, profile: str = "smoke", toc: Path | None =
     return subprocess.run(command, env=env, capture_output=True, text=True, check=False)
 
 
+# A library log line (glog/absl style, e.g. "W1122 05:09:39.026000 ..."), printed into an output.
+LOG_LINE = re.compile(r"\b[WE]\d{4} \d\d:\d\d:\d\d")
+
+
+def has_traceback(markup: str) -> bool:
+    """Whether a built page shows a Python traceback (as text or as a traceback output)."""
+    return ("Traceback (most recent call last)" in markup
+            or re.search(r'class="[^"]*\boutput\b[^"]*\btraceback\b', markup) is not None)
+
+
+def number(glued: dict[str, str], name: str) -> float:
+    """A glued value as a float."""
+    return float(glued[name])
+
+
 def page_text(path: Path) -> str:
     """The visible text of a built page's main content, tags stripped, whitespace folded."""
     markup = path.read_text()

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from book_helpers import figures
+from book_helpers import LOG_LINE, figures, has_traceback, number
 from fwcompare.benchmark import ROUTINES
 
 CHAPTER = "book/beyond/benchmarks"
@@ -17,14 +17,9 @@ pytestmark = [pytest.mark.book, pytest.mark.timeout(1800)]
 ROUTINE_LABELS = [label for _, label in ROUTINES.values()]
 
 
-def number(glued, name) -> float:
-    return float(glued[name])
-
-
 def test_page_has_no_traceback_or_warning(page, text):
-    markup = page.read_text()
-    assert "Traceback (most recent call last)" not in markup
-    assert "Warning" not in text and "W1122" not in text  # no library warning in an output
+    assert not has_traceback(page.read_text())
+    assert "Warning" not in text and not LOG_LINE.search(text)  # no library warning in an output
 
 
 def test_unsynchronised_timing_is_shown_to_be_shorter(glued, text):

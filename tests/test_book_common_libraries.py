@@ -4,11 +4,10 @@ prose holds the numbers its cells glued, formatted as the prose formats them."""
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 
-from book_helpers import page_text
+from book_helpers import has_traceback, number, page_text
 
 CHAPTER = "book/slides/pytorch-vs-jax-common-libraries"
 DATA_PARALLEL = ("dp_pmap", "dp_jit", "dp_shard_map", "dp_ddp")
@@ -25,14 +24,9 @@ def glued_markdown(smoke_build, page):
             if "text/markdown" in output["data"]}
 
 
-def number(glued, name) -> float:
-    return float(glued[name])
-
-
 def test_page_has_no_traceback_or_warning(page):
     markup = page.read_text()
-    assert "Traceback (most recent call last)" not in markup
-    assert not re.search(r'class="[^"]*\boutput\b[^"]*\btraceback\b', markup)
+    assert not has_traceback(markup)
     assert "Warning" not in page_text(page)
 
 

@@ -3,25 +3,18 @@ numbers its cells glued, formatted as the prose formats them."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
-from book_helpers import figures, page_text
+from book_helpers import figures, has_traceback, number, page_text
 
 CHAPTER = "book/posts/an-introduction-to-jax"
 
 pytestmark = [pytest.mark.book, pytest.mark.timeout(1800)]
 
 
-def number(glued, name) -> float:
-    return float(glued[name])
-
-
 def test_page_has_no_traceback(page):
     markup = page.read_text()
-    assert "Traceback (most recent call last)" not in markup
-    assert not re.search(r'class="[^"]*\boutput\b[^"]*\btraceback\b', markup)
+    assert not has_traceback(markup)
     assert "Warning" not in page_text(page)  # no library warning printed into an output
 
 

@@ -8,15 +8,11 @@ import re
 
 import pytest
 
-from book_helpers import figures
+from book_helpers import figures, number
 
 CHAPTER = "book/slides/jax-a-comparative-introduction"
 
 pytestmark = [pytest.mark.book, pytest.mark.timeout(1800)]
-
-
-def number(glued, name) -> float:
-    return float(glued[name])
 
 
 def string(glued, name) -> str:
