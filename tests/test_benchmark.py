@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from fwcompare import benchmark, benchsuite, config, datasets, plots
-from fwcompare.jax_impl import train as jax_train
 
 # --- the timer -----------------------------------------------------------------------------
 
@@ -62,25 +61,18 @@ def test_flops_of_the_benchmark_mlp():
     assert benchmark.epoch_flops(cfg, 128) == 128 * (6 * macs - 2 * 784 * 512)
 
 
-def _xla_flops(cfg) -> float:
-    state = jax_train.create_train_state(cfg)
-    x, y = jnp.zeros((cfg.batch_size, 28, 28)), jnp.zeros((cfg.batch_size,), jnp.int32)
-    cost = jax_train.train_step.lower(state, x, y).compile().cost_analysis()
-    return (cost[0] if isinstance(cost, list) else cost)["flops"]
-
-
 def test_mlp_flops_agree_with_xla_own_count():
     """XLA counts every operation of the compiled step; ours counts the matrix products only.
     For the MLP at batch 128 the rest (activations, loss, update) is about 1 %."""
     cfg = config.MLPConfig(hidden=(512, 512), batch_size=128)
-    assert _xla_flops(cfg) / benchmark.epoch_flops(cfg, 128) == pytest.approx(1.0, abs=0.02)
+    assert benchsuite.xla_step_flops(cfg) / benchmark.epoch_flops(cfg, 128) == pytest.approx(1.0, abs=0.02)
 
 
 def test_cnn_flops_agree_with_xla_own_count():
     """XLA leaves out the multiplications by the zero padding at the image borders, which
     GEMM-style convolution kernels do perform; so XLA's count is a few percent lower."""
     cfg = dataclasses.replace(config.MNIST_CNN, batch_size=8)
-    ratio = _xla_flops(cfg) / benchmark.epoch_flops(cfg, 8)
+    ratio = benchsuite.xla_step_flops(cfg) / benchmark.epoch_flops(cfg, 8)
     assert 0.9 < ratio < 1.0
 
 

@@ -172,6 +172,16 @@ def matmul_gflops(framework: str, size: int, repeats: int = MIN_REPEATS) -> floa
     return 2 * size**3 / product_seconds(framework, size, size, size, repeats) / 1e9
 
 
+def xla_step_flops(cfg: config.MLPConfig | config.CNNConfig) -> float:
+    """XLA's own FLOP count of one compiled JAX training step at ``cfg``'s batch size: every
+    operation, not only the matrix products ``benchmark.epoch_flops`` counts."""
+    state = jax_train.create_train_state(cfg)
+    x = jnp.zeros((cfg.batch_size, 28, 28))
+    y = jnp.zeros(cfg.batch_size, jnp.int32)
+    cost = jax_train.train_step.lower(state, x, y).compile().cost_analysis()
+    return (cost[0] if isinstance(cost, list) else cost)["flops"]
+
+
 def step_products(sizes: Sequence[int], batch_size: int) -> list[tuple[int, int, int]]:
     """``(m, k, n)`` of each matrix product in one training step of an MLP with layer ``sizes``:
     per layer the forward ``x @ W``, the weight gradient ``x.T @ g`` and, above the first
@@ -296,15 +306,20 @@ def _jax_device(workload: Workload) -> Epoch:
     return epoch
 
 
-def _jax_scan(workload: Workload) -> Epoch:
+def _scanned_epochs(workload: Workload, epoch_program: Callable) -> Epoch:
+    """Epochs run by ``epoch_program(state, x, y, batches) -> (state, losses)``, one call each."""
     run = JaxRun(workload)
 
     def epoch(e: int) -> jax.Array:
         batches = jnp.asarray(np.stack(workload.order(e)))  # (steps, batch_size)
-        run.state, losses = jax_train.train_epoch_scan(run.state, run.x, run.y, batches)
+        run.state, losses = epoch_program(run.state, run.x, run.y, batches)
         return losses
 
     return epoch
+
+
+def _jax_scan(workload: Workload) -> Epoch:
+    return _scanned_epochs(workload, jax_train.train_epoch_scan)
 
 
 PREPARE: dict[str, Callable[[Workload], Epoch]] = {
@@ -452,16 +467,9 @@ def convolution_layouts(compiled) -> list[str]:
 def scan_unrolled(workload: Workload) -> Epoch:
     """jax-scan with the loop fully unrolled: no loop left in the compiled program (an experiment;
     compile time grows with the number of steps)."""
-    run = JaxRun(workload)
     epoch_program = jax.jit(lambda state, x, y, batches: jax.lax.scan(
         lambda s, index: jax_train.train_step(s, x[index], y[index]), state, batches, unroll=True))
-
-    def epoch(e: int) -> jax.Array:
-        batches = jnp.asarray(np.stack(workload.order(e)))
-        run.state, losses = epoch_program(run.state, run.x, run.y, batches)
-        return losses
-
-    return epoch
+    return _scanned_epochs(workload, epoch_program)
 
 
 # --- tables and the command line -----------------------------------------------------------
