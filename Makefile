@@ -57,7 +57,7 @@ test: setup
 # The speed benchmarks: results file (JSON, named after the device) and plots in _build/bench.
 # To publish a run in the book, copy the JSON into book/beyond/benchmark-results/.
 bench: setup
-	$(BIN)/python -m fwcompare.benchmark --out _build/bench
+	$(BIN)/python -m fwcompare.benchsuite --out _build/bench
 
 lint: setup
 	$(BIN)/ruff check code tests

@@ -15,8 +15,8 @@ import jax
 import numpy as np
 
 from fwcompare import config, datasets
-from fwcompare.jax_impl import parallel
-from fwcompare.jax_impl import train as jax_train
+from fwcompare.linen_impl import parallel
+from fwcompare.linen_impl import train as jax_train
 
 # Plain SGD: the update is linear in the gradient, so equal gradients give equal parameters.
 SGD = config.MLPConfig(dataset="mnist", hidden=(1024, 512), optimizer="sgd", momentum=0.0,

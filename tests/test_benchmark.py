@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fwcompare import benchmark, benchsuite, config, datasets, plots
+from fwcompare import benchmark, benchsuite, config, datasets, plots, timing
 
 # --- the timer -----------------------------------------------------------------------------
 
@@ -27,23 +27,23 @@ def test_timer_without_sync_measures_only_the_dispatch():
             m = jnp.tanh(m @ a)
         return m
 
-    benchmark.sync(chain(a))  # compile outside the measurements
-    synced = benchmark.measure(lambda: chain(a), repeats=5, synchronize=True)
-    unsynced = benchmark.measure(lambda: chain(a), repeats=5, synchronize=False)
+    timing.sync(chain(a))  # compile outside the measurements
+    synced = timing.measure(lambda: chain(a), repeats=5, synchronize=True)
+    unsynced = timing.measure(lambda: chain(a), repeats=5, synchronize=False)
     assert unsynced.median < 0.5 * synced.median, (unsynced.median, synced.median)
 
 
 def test_timing_statistics():
-    timing = benchmark.Timing((3.0, 1.0, 2.0, 5.0, 4.0))
-    assert (timing.median, timing.best, timing.worst) == (3.0, 1.0, 5.0)
-    assert timing.spread == pytest.approx((4.0 - 2.0) / 3.0)
-    assert benchmark.Timing((2.0,)).spread == 0.0
+    runs = timing.Timing((3.0, 1.0, 2.0, 5.0, 4.0))
+    assert (runs.median, runs.best, runs.worst) == (3.0, 1.0, 5.0)
+    assert runs.spread == pytest.approx((4.0 - 2.0) / 3.0)
+    assert timing.Timing((2.0,)).spread == 0.0
 
 
 @pytest.mark.parametrize("arguments", [{"repeats": 0}, {"warmup": -1}])
 def test_measure_rejects_bad_counts(arguments):
     with pytest.raises(ValueError, match=next(iter(arguments))):
-        benchmark.measure(lambda: None, **arguments)
+        timing.measure(lambda: None, **arguments)
 
 
 # --- FLOPs ---------------------------------------------------------------------------------

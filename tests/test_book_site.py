@@ -79,15 +79,15 @@ def test_every_framework_tab_is_synced(smoke_build):
 
 
 def test_code_in_both_frameworks_sits_in_tabs():
-    """A function shown from torch_impl whose twin in jax_impl is shown too must be in a tab-set."""
+    """A function shown from torch_impl whose twin in linen_impl is shown too must be in a tab-set."""
     for chapter in toc_pages():
         source = (REPO / f"{chapter}.md").read_text()
         outside = re.sub(r"::::\{tab-set\}.*?\n::::\n", "", source, flags=re.S)
-        included = r"```\{literalinclude\} \S+/(torch_impl|jax_impl)/(\S+)\n:pyobject: (\S+)"
+        included = r"```\{literalinclude\} \S+/(torch_impl|linen_impl)/(\S+)\n:pyobject: (\S+)"
         shown = re.findall(included, outside)
         frameworks = {(module, name): side for side, module, name in shown}
         for (module, name), side in frameworks.items():
-            twin = "jax_impl" if side == "torch_impl" else "torch_impl"
+            twin = "linen_impl" if side == "torch_impl" else "torch_impl"
             assert f"{twin}/{module}\n:pyobject: {name}" not in source, (chapter, module, name)
 
 

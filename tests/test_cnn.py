@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 import torch
 
-from fwcompare import benchmark, config, datasets
-from fwcompare.jax_impl import checkpoint as jax_checkpoint
-from fwcompare.jax_impl import data as jax_data
-from fwcompare.jax_impl import evaluate as jax_evaluate
-from fwcompare.jax_impl import models as jax_models
-from fwcompare.jax_impl import train as jax_train
+from fwcompare import config, datasets, timing
+from fwcompare.linen_impl import checkpoint as jax_checkpoint
+from fwcompare.linen_impl import data as jax_data
+from fwcompare.linen_impl import evaluate as jax_evaluate
+from fwcompare.linen_impl import models as jax_models
+from fwcompare.linen_impl import train as jax_train
 from fwcompare.torch_impl import checkpoint as torch_checkpoint
 from fwcompare.torch_impl import data as torch_data
 from fwcompare.torch_impl import evaluate as torch_evaluate
@@ -268,7 +268,7 @@ def test_checkpoint_with_other_layer_sizes_is_rejected(tmp_path):
 def test_compiled_step_runs_its_shape_and_rejects_another(tiny_images):
     state = jax_train.create_train_state(config.MNIST_CNN)
     x, y = jax_data.to_device(*tiny_images)
-    compiled, seconds = benchmark.compile_seconds(jax_train.train_step, state, x[:8], y[:8])
+    compiled, seconds = timing.compile_seconds(jax_train.train_step, state, x[:8], y[:8])
     assert seconds > 0
     new_state, loss = compiled(state, x[:8], y[:8])
     expected_state, expected_loss = jax_train.train_step(state, x[:8], y[:8])

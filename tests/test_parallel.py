@@ -97,7 +97,7 @@ def test_ddp_rejects_an_empty_world(tiny_data):
 
 
 def test_the_1024_512_mlp_is_the_same_function_in_both_frameworks(tiny_images):
-    from fwcompare.jax_impl import models as jax_models
+    from fwcompare.linen_impl import models as jax_models
 
     torch_model = torch_models.create_mlp((1024, 512), seed=0)
     flax_model, params = jax_models.create_mlp((1024, 512), seed=0)

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from fwcompare import config, datasets
-from fwcompare.jax_impl import models as jax_models
-from fwcompare.jax_impl import train as jax_train
+from fwcompare.linen_impl import models as jax_models
+from fwcompare.linen_impl import train as jax_train
 from fwcompare.torch_impl import models as torch_models
 from fwcompare.torch_impl import train as torch_train
 

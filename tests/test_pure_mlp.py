@@ -1,4 +1,4 @@
-"""The hand-written JAX MLP of the JAX slides (fwcompare.jax_impl.pure_mlp): parameter shapes and
+"""The hand-written JAX MLP of the JAX slides (fwcompare.linen_impl.pure_mlp): parameter shapes and
 scale, log-probabilities, the slides' loss, one SGD step, the two epoch styles agreeing, batch
 order and accuracy. Small synthetic data only; a NumPy forward pass is the reference."""
 
@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fwcompare.jax_impl import pure_mlp
+from fwcompare.linen_impl import pure_mlp
 
 SIZES = (20, 16, 12, 4)
 

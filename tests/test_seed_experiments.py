@@ -18,10 +18,10 @@ import pytest
 import torch
 
 from fwcompare import config, datasets
-from fwcompare.jax_impl import data as jax_data
-from fwcompare.jax_impl import evaluate as jax_evaluate
-from fwcompare.jax_impl import models as jax_models
-from fwcompare.jax_impl import train as jax_train
+from fwcompare.linen_impl import data as jax_data
+from fwcompare.linen_impl import evaluate as jax_evaluate
+from fwcompare.linen_impl import models as jax_models
+from fwcompare.linen_impl import train as jax_train
 from fwcompare.torch_impl import data as torch_data
 from fwcompare.torch_impl import evaluate as torch_evaluate
 from fwcompare.torch_impl import models as torch_models

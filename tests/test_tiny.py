@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from fwcompare.jax_impl import models as jax_models
-from fwcompare.jax_impl import tiny as jax_tiny
+from fwcompare.linen_impl import models as jax_models
+from fwcompare.linen_impl import tiny as jax_tiny
 from fwcompare.torch_impl import models as torch_models
 from fwcompare.torch_impl import tiny as torch_tiny
 

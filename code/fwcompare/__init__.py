@@ -1,7 +1,7 @@
 """PyTorch and JAX training routines behind "PyTorch and JAX, Side by Side".
 
 Importing this package imports no framework: ``fwcompare.torch_impl`` and
-``fwcompare.jax_impl`` are loaded only when a chapter asks for them.
+``fwcompare.linen_impl`` are loaded only when a chapter asks for them.
 """
 
 __version__ = "0.1.0"

@@ -1,16 +1,10 @@
-"""Timing that measures the computation, not its dispatch; FLOP counts; benchmark results files.
-
-Both frameworks run asynchronously on accelerators: a call returns as soon as the work is
-queued. A timer must therefore wait for the result (``jax.block_until_ready``,
-``torch.cuda.synchronize``) before reading the clock, run the code once or more before
-measuring (compilation, caches, autotuning), and report a median of several runs.
+"""FLOP counts and benchmark results files. Imports no framework.
 
 A time alone does not say whether a routine is good. Counting the floating-point operations
 (FLOPs) a training step needs, and measuring the rate at which the device multiplies large
-matrices, turns each time into a fraction of what the hardware can do.
-
-This module imports no framework at import time; ``python -m fwcompare.benchmark`` runs the
-suite of ``fwcompare.benchsuite`` (``make bench``).
+matrices, turns each time into a fraction of what the hardware can do. Timing itself lives in
+``fwcompare.timing``; the routines, the sweeps and the command line (``python -m
+fwcompare.benchsuite``, ``make bench``) in ``fwcompare.benchsuite``.
 """
 
 from __future__ import annotations
@@ -19,100 +13,13 @@ import dataclasses
 import itertools
 import json
 import os
-import statistics
 import tempfile
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
-def sync(result: Any) -> Any:
-    """Wait until ``result`` (any pytree of JAX arrays and/or PyTorch tensors) is computed."""
-    import sys
-
-    if "jax" in sys.modules:
-        import jax
-
-        jax.block_until_ready(result)
-    if "torch" in sys.modules:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-    return result
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Wall-clock seconds of repeated runs of the same work."""
-
-    seconds: tuple[float, ...]
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.seconds)
-
-    @property
-    def best(self) -> float:
-        return min(self.seconds)
-
-    @property
-    def worst(self) -> float:
-        return max(self.seconds)
-
-    @property
-    def spread(self) -> float:
-        """Interquartile range over the median: how noisy the runs were (0 = identical)."""
-        if len(self.seconds) < 2:
-            return 0.0
-        quartiles = statistics.quantiles(self.seconds, n=4, method="inclusive")
-        return (quartiles[2] - quartiles[0]) / self.median
-
-
-def measure(fn: Callable[[], Any], *, repeats: int = 5, warmup: int = 1, synchronize: bool = True,
-            ) -> Timing:
-    """Time ``fn()`` ``repeats`` times after ``warmup`` untimed calls.
-
-    With ``synchronize`` (the default) each run waits for ``fn``'s result; without it only the
-    time to *dispatch* the work is measured, which is how unsynchronised timings mislead.
-    """
-    if repeats < 1:
-        raise ValueError(f"repeats={repeats!r} must be >= 1")
-    if warmup < 0:
-        raise ValueError(f"warmup={warmup!r} must be >= 0")
-    for _ in range(warmup):
-        sync(fn())
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        if synchronize:
-            sync(result)
-        seconds.append(time.perf_counter() - start)
-    if not synchronize:
-        sync(result)  # do not leave queued work running into the caller's next measurement
-    return Timing(tuple(seconds))
-
-
-def time_once(fn: Callable[[], Any]) -> tuple[Any, float]:
-    """``(result, seconds)`` of one synchronised call, e.g. a first call that includes compilation."""
-    start = time.perf_counter()
-    result = sync(fn())
-    return result, time.perf_counter() - start
-
-
-def compile_seconds(jitted: Callable, *args: Any, **kwargs: Any) -> tuple[Callable, float]:
-    """Compile ``jitted`` ahead of time for these arguments' shapes: ``(compiled, seconds)``.
-
-    ``jax.jit(f).lower(*args).compile()`` traces and compiles without running anything; the
-    returned executable runs only on arguments of exactly those shapes and dtypes.
-    """
-    start = time.perf_counter()
-    compiled = jitted.lower(*args, **kwargs).compile()
-    return compiled, time.perf_counter() - start
-
+from fwcompare.timing import Timing
 
 # --- FLOPs ---------------------------------------------------------------------------------
 
@@ -364,10 +271,3 @@ def device_slug(device: str) -> str:
     words = "".join(c.lower() if c.isalnum() else " " for c in device).split()
     return "-".join(words) or "device"
 
-
-if __name__ == "__main__":
-    # Run through the package's own module so its classes are the ones this file defines
-    # when imported as ``fwcompare.benchmark`` (not a second copy named ``__main__``).
-    from fwcompare.benchsuite import main
-
-    raise SystemExit(main())

@@ -45,13 +45,12 @@ from fwcompare.benchmark import (
     Measurement,
     device_slug,
     epoch_flops,
-    measure,
     save_results,
-    time_once,
 )
-from fwcompare.jax_impl import models as jax_models
-from fwcompare.jax_impl import train as jax_train
+from fwcompare.linen_impl import models as jax_models
+from fwcompare.linen_impl import train as jax_train
 from fwcompare.progress import bar as progress_bar
+from fwcompare.timing import measure, time_once
 from fwcompare.torch_impl import data as torch_data
 from fwcompare.torch_impl import models as torch_models
 from fwcompare.torch_impl import train as torch_train
@@ -506,7 +505,7 @@ def write_outputs(results: BenchResults, out: Path) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fwcompare.benchmark",
+    parser = argparse.ArgumentParser(prog="python -m fwcompare.benchsuite",
                                      description="Time PyTorch and JAX training routines (make bench).")
     parser.add_argument("--out", type=Path, default=Path("_build/bench"),
                         help="folder for the results file and plots (default: _build/bench)")

@@ -1,1 +1,1 @@
-"""PyTorch side of the book: models, data, train, evaluate (mirrored by ``fwcompare.jax_impl``)."""
+"""PyTorch side of the book: models, data, train, evaluate (mirrored by ``fwcompare.linen_impl``)."""

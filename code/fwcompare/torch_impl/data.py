@@ -9,6 +9,8 @@ import torch
 
 from fwcompare import datasets
 
+__all__ = ["default_device", "iterate_batches", "make_loader", "to_device"]
+
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -12,6 +12,9 @@ from torch import nn
 IMAGE_PIXELS = 28 * 28
 NUM_CLASSES = 10
 
+__all__ = ["CNN", "IMAGE_PIXELS", "MLP", "NUM_CLASSES", "count_parameters", "create_mlp", "create_model",
+           "export_layers", "import_layers", "init_like_flax", "model_for"]
+
 
 class MLP(nn.Module):
     """Flatten, then ``Linear -> ReLU`` per hidden width, then ``Linear`` to the logits."""
@@ -50,7 +53,7 @@ class CNN(nn.Module):
         return self.classifier(self.features(x.unsqueeze(1)))  # (N, 28, 28) -> (N, 1, 28, 28) -> logits
 
 
-def _init_like_flax(module: nn.Module) -> None:
+def init_like_flax(module: nn.Module) -> None:
     """Flax's default: LeCun normal weights (truncated at 2 std, variance 1/fan_in), zero biases."""
     for layer in module.modules():
         if isinstance(layer, (nn.Linear, nn.Conv2d)):
@@ -79,7 +82,7 @@ def create_model(architecture: str, seed: int, hidden: Sequence[int] = (128,),
         else:
             raise ValueError(f"architecture={architecture!r} is unknown; allowed: mlp, cnn")
         if init_scheme == "flax":
-            _init_like_flax(model)
+            init_like_flax(model)
     return model
 
 
@@ -97,7 +100,7 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def weighted_layers(model: nn.Module) -> list[nn.Module]:
+def _weighted_layers(model: nn.Module) -> list[nn.Module]:
     """The layers that hold weights (convolutions and dense layers), input side first."""
     return [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
 
@@ -109,12 +112,12 @@ def export_layers(model: nn.Module) -> list[tuple[np.ndarray, np.ndarray]]:
     neutral format for moving weights between the frameworks.
     """
     return [(layer.weight.detach().cpu().numpy().copy(), layer.bias.detach().cpu().numpy().copy())
-            for layer in weighted_layers(model)]
+            for layer in _weighted_layers(model)]
 
 
 def import_layers(model: nn.Module, layers: Sequence[tuple[np.ndarray, np.ndarray]]) -> nn.Module:
     """Copy ``(weight, bias)`` pairs (PyTorch's layout) into ``model``, in place."""
-    targets = weighted_layers(model)
+    targets = _weighted_layers(model)
     if len(targets) != len(layers):
         raise ValueError(f"model has {len(targets)} weighted layers, got {len(layers)} weight pairs")
     with torch.no_grad():

@@ -27,6 +27,8 @@ from fwcompare.torch_impl import checkpoint
 from fwcompare.torch_impl.models import model_for
 from fwcompare.torch_impl.train import make_optimizer, train_step
 
+__all__ = ["ddp_worker", "train_data_parallel"]
+
 
 def _free_port() -> int:
     with socket.socket() as probe:
@@ -34,7 +36,7 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _worker(rank: int, world_size: int, port: int, config: Config, x: np.ndarray, y: np.ndarray,
+def ddp_worker(rank: int, world_size: int, port: int, config: Config, x: np.ndarray, y: np.ndarray,
             order: Sequence[np.ndarray], result: str) -> None:
     """One DDP process: joins the group, trains on its slice of each global batch, rank 0 saves."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
@@ -43,7 +45,7 @@ def _worker(rank: int, world_size: int, port: int, config: Config, x: np.ndarray
     try:
         model = model_for(config)  # every rank builds the same weights; DDP also broadcasts rank 0's
         ddp_model = DistributedDataParallel(model)
-        optimizer = make_optimizer(config, ddp_model.parameters())
+        optimizer = make_optimizer(config, ddp_model)
         for index in order:
             local = np.array_split(index, world_size)[rank]  # this process's slice of the global batch
             train_step(ddp_model, optimizer, torch.from_numpy(x[local]), torch.from_numpy(y[local]))
@@ -53,19 +55,19 @@ def _worker(rank: int, world_size: int, port: int, config: Config, x: np.ndarray
         dist.destroy_process_group()
 
 
-def train_ddp(config: Config, x: np.ndarray, y: np.ndarray, order: Sequence[np.ndarray],
-              world_size: int) -> nn.Module:
-    """Train ``model_for(config)`` with DDP over ``world_size`` CPU processes on the global
-    batches ``order`` (each batch must split evenly); returns the trained model (rank 0's copy)."""
-    if world_size < 1:
-        raise ValueError(f"world_size={world_size!r} must be >= 1")
+def train_data_parallel(config: Config, x: np.ndarray, y: np.ndarray, order: Sequence[np.ndarray],
+                        devices: int) -> nn.Module:
+    """Train ``model_for(config)`` with DDP over ``devices`` CPU processes on the global batches
+    ``order`` (each batch must split evenly); returns the trained model (rank 0's copy)."""
+    if devices < 1:
+        raise ValueError(f"devices={devices!r} must be >= 1")
     for index in order:
-        if len(index) % world_size:
-            raise ValueError(f"a global batch of {len(index)} does not split evenly "
-                             f"over {world_size} processes")
+        if len(index) % devices:
+            raise ValueError(f"global batch of {len(index)} does not split evenly over {devices} devices")
+    world_size = devices
     with tempfile.TemporaryDirectory() as folder:
         result = str(Path(folder) / "rank0.pt")
         # "spawn" starts fresh interpreters: safe from notebooks and with threads already running.
-        mp.start_processes(_worker, args=(world_size, _free_port(), config, x, y, list(order), result),
+        mp.start_processes(ddp_worker, args=(world_size, _free_port(), config, x, y, list(order), result),
                            nprocs=world_size, start_method="spawn")
         return checkpoint.load(result, model_for(config))

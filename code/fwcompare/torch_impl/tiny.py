@@ -1,6 +1,6 @@
 """The tiny network of "An introduction to JAX", written by hand and then as a module, in PyTorch.
 
-The same functions as ``fwcompare.jax_impl.tiny``: a network is a list of ``(in, out)``
+The same functions as ``fwcompare.jax_common.tiny``: a network is a list of ``(in, out)``
 kernels without biases, ReLU between layers, a sigmoid at the end. PyTorch records
 operations on tensors that require gradients and differentiates the recording, so the
 gradient functions here mark copies of the kernels as leaves instead of transforming a function.
@@ -17,6 +17,10 @@ from torch import nn
 # Added inside the logarithms of the naive loss so that a probability of exactly 0 or 1
 # gives a large finite loss instead of inf (the post's choice).
 EPS = 1e-8
+
+__all__ = ["EPS", "Net", "binary_cross_entropy", "binary_cross_entropy_with_logits", "check_layers",
+           "layer_gradients", "loss_fn", "loss_second_derivative", "predict", "predict_logits",
+           "stable_loss_fn", "update_step"]
 
 
 def check_layers(layers: Sequence[torch.Tensor]) -> None:
@@ -142,11 +146,11 @@ def loss_second_derivative(logit: torch.Tensor, target: torch.Tensor) -> torch.T
 class Net(nn.Module):
     """The same network as a module: Linear(hidden) -> relu -> Linear(1) -> sigmoid, with biases.
 
-    Unlike Flax, PyTorch creates the weights in the constructor, so it needs ``in_features``
+    Unlike Flax Linen, PyTorch creates the weights in the constructor, so it needs ``in_features``
     up front (``nn.LazyLinear`` would infer it from the first input instead).
     """
 
-    def __init__(self, in_features: int = 2, hidden: int = 4):
+    def __init__(self, hidden: int = 4, in_features: int = 2):
         super().__init__()
         self.hidden = nn.Linear(in_features, hidden)
         self.out = nn.Linear(hidden, 1)

@@ -4,43 +4,52 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from fwcompare import datasets
-from fwcompare.benchmark import sync
 from fwcompare.config import Config
 from fwcompare.history import History
 from fwcompare.progress import bar as progress_bar
+from fwcompare.timing import sync
 from fwcompare.torch_impl.data import iterate_batches
 from fwcompare.torch_impl.evaluate import evaluate
 from fwcompare.torch_impl.models import model_for
 
+__all__ = ["compiled_train_step", "cross_entropy", "fit", "make_optimizer", "train", "train_epoch",
+           "train_step"]
 
-def make_optimizer(config: Config, parameters: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
-    """The optimiser ``config`` names, with the same hyperparameters ``jax_impl`` gives Optax.
+
+def make_optimizer(config: Config, model: nn.Module) -> torch.optim.Optimizer:
+    """The optimiser ``config`` names over ``model``'s parameters, with the hyperparameters the
+    JAX backends give Optax.
 
     ``fused=True`` updates every parameter in one kernel per step, on the CPU as on a GPU,
     instead of several passes over the weights (the benchmarks chapter measures the step).
     """
     common = {"lr": config.learning_rate, "weight_decay": config.weight_decay, "fused": True}
     if config.optimizer == "sgd":
-        return torch.optim.SGD(parameters, momentum=config.momentum, **common)
+        return torch.optim.SGD(model.parameters(), momentum=config.momentum, **common)
     if config.optimizer == "adam":
-        return torch.optim.Adam(parameters, **common)
+        return torch.optim.Adam(model.parameters(), **common)
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(parameters, **common)
+        return torch.optim.AdamW(model.parameters(), **common)
     raise ValueError(f"optimizer {config.optimizer!r} is unknown")  # the configs already reject it
+
+
+def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean softmax cross-entropy with integer labels (``nn.functional.cross_entropy``)."""
+    return nn.functional.cross_entropy(logits, labels)
 
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer,
                x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """One update in place; returns the batch loss, detached (no wait for the device)."""
     optimizer.zero_grad(set_to_none=True)
-    loss = nn.functional.cross_entropy(model(x), y)
+    loss = cross_entropy(model(x), y)
     loss.backward()
     optimizer.step()
     return loss.detach()
@@ -52,11 +61,11 @@ def compiled_train_step(model: nn.Module, optimizer: torch.optim.Optimizer,
 
     TorchDynamo captures model and loss as one graph, AOTAutograd derives the backward graph
     from it, and Inductor fuses the elementwise work around the matrix products of both. The
-    optimiser stays eager: ``backward()`` would split a compiled step in two anyway, and its
-    multi-tensor (``foreach``) update is already a handful of kernels. Compilation happens on
+    optimiser stays eager: ``backward()`` would split a compiled step in two anyway, and the
+    fused update ``make_optimizer`` asks for is already one kernel per step. Compilation happens on
     the first call and again for each new batch shape.
     """
-    compiled_loss = torch.compile(lambda x, y: nn.functional.cross_entropy(model(x), y))
+    compiled_loss = torch.compile(lambda x, y: cross_entropy(model(x), y))
 
     def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
@@ -82,7 +91,7 @@ def train(config: Config, x: torch.Tensor, y: torch.Tensor, model: nn.Module | N
     Returns the trained model and the per-step losses, shape ``(epochs, steps_per_epoch)``.
     """
     model = model_for(config).to(x.device) if model is None else model
-    optimizer = make_optimizer(config, model.parameters())
+    optimizer = make_optimizer(config, model)
     losses = [train_epoch(model, optimizer, x, y,
                           datasets.batch_order(len(x), config.batch_size, config.seed, epoch))
               for epoch in range(config.epochs)]
@@ -100,7 +109,7 @@ def fit(config: Config, train_data: tuple[torch.Tensor, torch.Tensor],
     """
     x, y = train_data
     model = model_for(config).to(x.device) if model is None else model
-    optimizer = make_optimizer(config, model.parameters())
+    optimizer = make_optimizer(config, model)
     records, best_state, best_loss = [], None, float("inf")
     epochs = range(config.epochs)
     if progress:  # a text bar, one step per epoch (fwcompare.progress)

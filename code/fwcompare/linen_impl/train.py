@@ -1,4 +1,4 @@
-"""Training in JAX: a pure, compiled step that maps (state, batch) to a new state."""
+"""Training in Flax Linen: a pure, compiled step that maps (state, batch) to a new state."""
 
 from __future__ import annotations
 
@@ -13,41 +13,32 @@ import optax
 from flax.training.train_state import TrainState
 
 from fwcompare import datasets
-from fwcompare.benchmark import sync
 from fwcompare.config import Config
 from fwcompare.history import History
-from fwcompare.jax_impl.data import iterate_batches
-from fwcompare.jax_impl.evaluate import evaluate
-from fwcompare.jax_impl.models import model_for
+from fwcompare.jax_common.data import iterate_batches
+from fwcompare.jax_common.losses import cross_entropy, optax_transform
+from fwcompare.linen_impl.evaluate import evaluate
+from fwcompare.linen_impl.models import model_for
 from fwcompare.progress import bar as progress_bar
+from fwcompare.timing import sync
+
+__all__ = ["create_train_state", "cross_entropy", "fit", "make_optimizer", "train", "train_epoch",
+           "train_epoch_scan", "train_step"]
 
 
 def make_optimizer(config: Config) -> optax.GradientTransformation:
-    """The Optax transformation matching ``torch_impl.train.make_optimizer`` for ``config``.
+    """The Optax transformation for ``config`` (the same hyperparameters as ``torch_impl``'s).
 
-    PyTorch's SGD and Adam add ``weight_decay * param`` to the gradient (L2 penalty), so that
-    is chained in front; AdamW decouples the decay, as ``optax.adamw`` does.
+    Unlike ``torch.optim`` and ``nnx.Optimizer`` it holds no parameters: ``create_train_state``
+    pairs it with them, and ``state.apply_gradients`` applies it.
     """
-    l2 = [optax.add_decayed_weights(config.weight_decay)] if config.weight_decay else []
-    if config.optimizer == "sgd":
-        momentum = config.momentum or None  # optax: None means plain SGD
-        return optax.chain(*l2, optax.sgd(config.learning_rate, momentum=momentum))
-    if config.optimizer == "adam":
-        return optax.chain(*l2, optax.adam(config.learning_rate))
-    if config.optimizer == "adamw":
-        return optax.adamw(config.learning_rate, weight_decay=config.weight_decay)
-    raise ValueError(f"optimizer {config.optimizer!r} is unknown")  # the configs already reject it
+    return optax_transform(config)
 
 
 def create_train_state(config: Config) -> TrainState:
     """Model function, parameters and optimiser state in one immutable pytree."""
-    model, params = model_for(config)
-    return TrainState.create(apply_fn=model.apply, params=params, tx=make_optimizer(config))
-
-
-def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-    """Mean softmax cross-entropy with integer labels, as ``torch.nn.functional.cross_entropy``."""
-    return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+    module, params = model_for(config)
+    return TrainState.create(apply_fn=module.apply, params=params, tx=make_optimizer(config))
 
 
 @jax.jit
@@ -125,7 +116,7 @@ def fit(config: Config, train_data: tuple[jax.Array, jax.Array], val_data: tuple
         state, losses = train_epoch(state, x, y, order)
         train_loss = float(sync(losses).mean())
         seconds = time.perf_counter() - start
-        metrics = evaluate(state.apply_fn, state.params, *val_data)
+        metrics = evaluate(state, *val_data)
         records.append((train_loss, metrics["loss"], metrics["accuracy"], seconds))
         if metrics["loss"] < best_loss:
             best_loss, best_state = metrics["loss"], state

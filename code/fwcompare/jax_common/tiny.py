@@ -1,16 +1,16 @@
-"""The tiny network of "An introduction to JAX", written by hand and then with Flax.
+"""The tiny network of "An introduction to JAX", written by hand in plain JAX.
 
 A network here is a list of kernels, one ``(in, out)`` matrix per layer and no biases, as in
 the post: ReLU between layers, a sigmoid at the end, one probability per example. Every
 function is pure (arrays in, arrays out), which is what lets ``jax.grad``, ``jax.jit`` and
-``jax.vmap`` transform it. ``fwcompare.torch_impl.tiny`` has the same functions for PyTorch.
+``jax.vmap`` transform it. ``fwcompare.torch_impl.tiny`` has the same functions for PyTorch;
+both Flax backends re-export these and add the network as a module (``Net``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
@@ -135,18 +135,3 @@ def loss_second_derivative(logit: jax.Array, target: jax.Array) -> jax.Array:
         return binary_cross_entropy_with_logits(z, target)
 
     return jax.grad(jax.grad(loss_of_logit))(logit)
-
-
-class Net(nn.Module):
-    """The same network in Flax: Dense(hidden) -> relu -> Dense(1) -> sigmoid, with biases.
-
-    The module holds no numbers; ``Net().init(key, example)`` returns its parameters, whose
-    shapes Flax reads from the last axis of the example input.
-    """
-
-    hidden: int = 4
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        x = nn.relu(nn.Dense(self.hidden)(x))  # (batch, in) -> (batch, hidden)
-        return nn.sigmoid(nn.Dense(1)(x))  # (batch, 1)
