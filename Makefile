@@ -1,7 +1,12 @@
 # Two commands matter: `make book` (full book into _build/html) and `make test` (whole suite,
 # including a smoke build of the whole book). Both create .venv and install what they need.
 
-PYTHON ?= python3
+# jax 0.12 and flax 0.12.12 need Python 3.12 or newer: the first of these that is new enough
+# (pyenv's interpreters too, where python3 itself is older).
+PYTHON ?= $(shell for candidate in python3.13 python3.12 python3 \
+	$$(ls -d $$HOME/.pyenv/versions/3.1[2-9]*/bin/python3 2>/dev/null); do \
+	"$$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null \
+	&& { command -v "$$candidate"; break; }; done)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -18,6 +23,8 @@ REVEAL_NPM := reveal.js@5.1.0
 setup: $(STAMP) tools
 
 $(STAMP): requirements.txt requirements-gpu.txt pyproject.toml | system-deps
+	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is needed (jax 0.12, flax 0.12.12); none found." \
+		"Install one, or pass PYTHON=/path/to/python3.12" >&2; exit 1; }
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install -r requirements.txt

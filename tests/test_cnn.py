@@ -206,7 +206,7 @@ def test_jax_fit_returns_the_best_epochs_state():
     val_j = jax_data.to_device(*val)
     state, history = jax_train.fit(cfg, jax_data.to_device(*train), val_j)
     check_history(history, cfg.epochs)
-    loss = jax_evaluate.evaluate(state.apply_fn, state.params, *val_j)["loss"]
+    loss = jax_evaluate.evaluate(state, *val_j)["loss"]
     assert loss == pytest.approx(history.val_loss[history.best_epoch - 1], rel=1e-6)
     assert loss != pytest.approx(history.val_loss[-1], rel=1e-3)
 

@@ -66,7 +66,7 @@ def tiny_data(tiny_images):
 
 def single_process(config, x, y, order):
     model = torch_models.model_for(config)
-    optimizer = torch_train.make_optimizer(config, model.parameters())
+    optimizer = torch_train.make_optimizer(config, model)
     for index in order:
         torch_train.train_step(model, optimizer, torch.from_numpy(x[index]), torch.from_numpy(y[index]))
     return model

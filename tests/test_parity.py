@@ -103,7 +103,7 @@ def test_optimizers_make_the_same_updates(optimizer, settings, tiny_images):
     """Three steps from the same weights on the same batches land on the same weights."""
     cfg = dataclasses.replace(config.FASHION_MLP, optimizer=optimizer, **settings)
     torch_model, flax_model, params = shared_models(cfg.hidden)
-    torch_opt = torch_train.make_optimizer(cfg, torch_model.parameters())
+    torch_opt = torch_train.make_optimizer(cfg, torch_model)
     state = jax_train.TrainState.create(apply_fn=flax_model.apply, params=params,
                                         tx=jax_train.make_optimizer(cfg))
     images, labels = tiny_images

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from fwcompare.linen_impl import pure_mlp
+from fwcompare.jax_common import pure_mlp
 
 SIZES = (20, 16, 12, 4)
 

@@ -66,7 +66,7 @@ def jax_predictions(train, test):
     for name, (mean, std) in {"unit": (0.0, 1.0), "shifted": (0.5, 0.5)}.items():
         x, y = jax_data.to_device(*test, mean, std)
         predicted = np.asarray(state.apply_fn({"params": state.params}, x).argmax(1))
-        results[name] = predicted, jax_evaluate.evaluate(state.apply_fn, state.params, x, y)["accuracy"]
+        results[name] = predicted, jax_evaluate.evaluate(state, x, y)["accuracy"]
     return results
 
 

@@ -31,7 +31,7 @@ def run_torch(cfg, images, labels):
 def run_jax(cfg, images, labels):
     x, y = jax_data.to_device(images, labels)
     state, losses = jax_train.train(cfg, x, y)
-    return losses, jax_evaluate.evaluate(state.apply_fn, state.params, x, y)
+    return losses, jax_evaluate.evaluate(state, x, y)
 
 
 RUNNERS = {"torch": run_torch, "jax": run_jax}
@@ -80,7 +80,7 @@ def test_evaluate_counts_a_partial_last_batch(framework, tiny_images):
     else:
         x, y = jax_data.to_device(images, labels)
         state, _ = jax_train.train(cfg, x, y)
-        batched, whole = (jax_evaluate.evaluate(state.apply_fn, state.params, x, y, batch_size=b)
+        batched, whole = (jax_evaluate.evaluate(state, x, y, batch_size=b)
                           for b in (100, 250))
     assert batched["accuracy"] == whole["accuracy"]
     assert batched["loss"] == pytest.approx(whole["loss"], rel=1e-5)
@@ -95,7 +95,7 @@ def test_evaluate_rejects_a_bad_batch_size(tiny_images):
     xj, yj = jax_data.to_device(*tiny_images)
     state, _ = jax_train.train(dataclasses.replace(SMALL, epochs=1), xj, yj)
     with pytest.raises(ValueError, match="batch_size=0 must be >= 1"):
-        jax_evaluate.evaluate(state.apply_fn, state.params, xj, yj, batch_size=0)
+        jax_evaluate.evaluate(state, xj, yj, batch_size=0)
 
 
 def test_scan_epoch_matches_the_per_step_epoch(tiny_images):
@@ -125,7 +125,7 @@ def test_compiled_step_matches_the_eager_step(tiny_images):
     runs = []
     for compiled in (False, True):
         model = torch_models.model_for(SMALL)
-        optimizer = torch_train.make_optimizer(SMALL, model.parameters())
+        optimizer = torch_train.make_optimizer(SMALL, model)
         step = (torch_train.compiled_train_step(model, optimizer) if compiled
                 else functools.partial(torch_train.train_step, model, optimizer))
         runs.append(torch.stack([step(xb, yb) for xb, yb in torch_data.iterate_batches(x, y, order)]))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,7 +71,7 @@ def step_index(job: dict, text: str) -> int:
     raise AssertionError(f"no step runs or uses {text!r}")
 
 
-@pytest.mark.parametrize("name", ["ci.yml", "book.yml"])
+@pytest.mark.parametrize("name", ["ci.yml", "book.yml", "drift.yml"])
 def test_actionlint_finds_nothing(name):
     findings = lint(WORKFLOWS / name)
     assert not findings, "actionlint:\n" + "\n".join(findings)
@@ -169,3 +170,43 @@ def test_ci_entry_installs_chromium_for_the_browser_test():
     script = (REPO / ".ci" / "run").read_text()
     assert "apt-get install -y -qq chromium" in script
     assert script.index("export FWCOMPARE_REQUIRE_BROWSER=1") < script.index("\nmake test")
+
+
+def test_newest_releases_are_tested_every_week():
+    drift = load("drift.yml")
+    assert "schedule" in drift["on"] and "workflow_dispatch" in drift["on"]
+    assert drift["permissions"] == {"contents": "read"}
+    (job,) = drift["jobs"].values()
+    install = step_index(job, "unpinned.py")
+    assert "pip install --upgrade -r" in job["steps"][install]["run"]
+    assert install < step_index(job, "datasets.load") < step_index(job, "make test")
+
+
+def unpinned(text: str, tmp_path) -> list[str]:
+    source = tmp_path / "requirements.txt"
+    source.write_text(text)
+    script = REPO / ".github" / "scripts" / "unpinned.py"
+    result = subprocess.run([sys.executable, str(script), str(source)], capture_output=True, text=True,
+                            check=True)
+    return result.stdout.splitlines()
+
+
+def test_unpinning_drops_every_pin_but_keeps_jupyter_book_below_2(tmp_path):
+    lines = unpinned((REPO / "requirements.txt").read_text(), tmp_path)
+    requirements = [line for line in lines if line and not line.startswith("#")]
+    assert not any("==" in line for line in requirements)
+    assert "jupyter-book<2" in requirements
+    assert "-e ." in requirements and "jax" in requirements and "flax" in requirements
+    assert unpinned("torch==2.14.1  # the CPU build\njax[cuda13]==0.12.0.1\n", tmp_path) == [
+        "torch  # the CPU build", "jax[cuda13]"]
+
+
+def test_dependabot_moves_pins_and_actions_but_not_to_jupyter_book_2():
+    config = yaml.safe_load((REPO / ".github" / "dependabot.yml").read_text())
+    ecosystems = {update["package-ecosystem"]: update for update in config["updates"]}
+    assert set(ecosystems) == {"pip", "github-actions"}
+    ignored = {rule["dependency-name"]: rule["versions"] for rule in ecosystems["pip"]["ignore"]}
+    assert ignored["jupyter-book"] == [">=2"]
+    # torch and torchvision, and jax and jaxlib, only ever move together
+    groups = [set(group["patterns"]) for group in ecosystems["pip"]["groups"].values()]
+    assert {"torch", "torchvision"} in groups and any({"jax", "jaxlib"} <= group for group in groups)
