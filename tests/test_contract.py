@@ -96,7 +96,8 @@ def test_package_has_no_import_cycle():
     """Module-level ``fwcompare`` imports form no cycle (``benchmark`` and ``benchsuite`` used to)."""
     graph: dict[str, set[str]] = {}
     for path in PACKAGE.rglob("*.py"):
-        name = ".".join(("fwcompare", *path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__")
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        name = ".".join(("fwcompare", *parts)).removesuffix(".__init__")
         imports = set()
         for node in ast.parse(path.read_text()).body:  # module level only: lazy imports are not cycles
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("fwcompare"):
