@@ -63,32 +63,36 @@ def test_pages_about_the_build_are_reread_every_build():
 
 # --- framework tabs ----------------------------------------------------------------------------------
 
-def test_every_framework_tab_is_synced(smoke_build):
+FRAMEWORK_TABS = [("PyTorch", "torch"), ("Flax NNX", "nnx"), ("Flax Linen", "linen")]
+
+
+def test_every_framework_tab_set_has_the_three_backends_in_sync(smoke_build):
+    """PyTorch | Flax NNX | Flax Linen, in that order, in every framework tab-set of the site."""
     pages_with_tabs = 0
     for chapter in toc_pages():
         markup = (smoke_build / "html" / f"{chapter}.html").read_text()
-        labels = re.findall(r'<label[^>]*class="sd-tab-label"[^>]*>\s*([^<]*)', markup)
-        tags = re.findall(r'<label[^>]*class="sd-tab-label"[^>]*>', markup)
-        for tag, label in zip(tags, labels, strict=True):
-            if label.strip() in ("PyTorch", "JAX"):
-                sync = "torch" if label.strip() == "PyTorch" else "jax"
-                assert 'data-sync-group="framework"' in tag, (chapter, tag)
-                assert f'data-sync-id="{sync}"' in tag, (chapter, tag)
-        pages_with_tabs += bool(tags)
-    assert pages_with_tabs >= 5
+        for tab_set in markup.split('class="sd-tab-set')[1:]:
+            tags = re.findall(r'<label[^>]*class="sd-tab-label"[^>]*>\s*[^<]*', tab_set.split("</div>\n</div>")[0])
+            tabs = [(re.sub(r".*>\s*", "", tag, flags=re.S).strip(),
+                     re.search(r'data-sync-id="([^"]*)"', tag)[1] if "data-sync-id" in tag else None,
+                     re.search(r'data-sync-group="([^"]*)"', tag)[1] if "data-sync-group" in tag else None)
+                    for tag in tags]
+            if any(label in ("PyTorch", "Flax NNX", "Flax Linen", "JAX") for label, _, _ in tabs):
+                assert [(label, sync) for label, sync, _ in tabs] == FRAMEWORK_TABS, (chapter, tabs)
+                assert {group for _, _, group in tabs} == {"framework"}, (chapter, tabs)
+                pages_with_tabs += 1
+    assert pages_with_tabs >= 15
 
 
-def test_code_in_both_frameworks_sits_in_tabs():
-    """A function shown from torch_impl whose twin in linen_impl is shown too must be in a tab-set."""
+def test_code_in_several_backends_sits_in_tabs():
+    """A function shown from one backend whose twin in another backend is shown too must be in a tab-set."""
     for chapter in toc_pages():
         source = (REPO / f"{chapter}.md").read_text()
         outside = re.sub(r"::::\{tab-set\}.*?\n::::\n", "", source, flags=re.S)
-        included = r"```\{literalinclude\} \S+/(torch_impl|linen_impl)/(\S+)\n:pyobject: (\S+)"
-        shown = re.findall(included, outside)
-        frameworks = {(module, name): side for side, module, name in shown}
-        for (module, name), side in frameworks.items():
-            twin = "linen_impl" if side == "torch_impl" else "torch_impl"
-            assert f"{twin}/{module}\n:pyobject: {name}" not in source, (chapter, module, name)
+        included = r"```\{literalinclude\} \S+/(torch_impl|nnx_impl|linen_impl)/(\S+)\n:pyobject: (\S+)"
+        for side, module, name in re.findall(included, outside):
+            for twin in {"torch_impl", "nnx_impl", "linen_impl"} - {side}:
+                assert f"{twin}/{module}\n:pyobject: {name}" not in source, (chapter, module, name)
 
 
 def test_tab_choice_persists_across_pages(smoke_build):

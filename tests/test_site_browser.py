@@ -218,16 +218,16 @@ def test_framework_tabs_stay_in_sync_across_pages(site, server, context):
 
     tab, problems = open_page(context, server + first)
     assert set(selected(tab)) == {"torch"}, "PyTorch should be the first, default tab"
-    label = tab.locator('label.sd-tab-label[data-sync-group="framework"][data-sync-id="jax"]').first
+    label = tab.locator('label.sd-tab-label[data-sync-group="framework"][data-sync-id="nnx"]').first
     label.scroll_into_view_if_needed()
     label.click()
-    assert set(selected(tab)) == {"jax"}, f"{first}: one click on JAX must switch every framework tab-set"
+    assert set(selected(tab)) == {"nnx"}, f"{first}: one click on Flax NNX must switch every framework tab-set"
     visible = tab.locator(".sd-tab-set input:checked + label + .sd-tab-content").first
     assert visible.is_visible()
     tab.close()
 
     tab, more = open_page(context, server + second)
-    assert set(selected(tab)) == {"jax"}, f"JAX chosen on {first} is not chosen on {second}"
+    assert set(selected(tab)) == {"nnx"}, f"Flax NNX chosen on {first} is not chosen on {second}"
     # And back: PyTorch chosen here is PyTorch on the first page.
     tab.locator('label.sd-tab-label[data-sync-group="framework"][data-sync-id="torch"]').first.click()
     tab.close()

@@ -94,9 +94,18 @@ ROUTINES = {
     "torch-dataloader": ("torch", "PyTorch eager, DataLoader"),
     "torch-device": ("torch", "PyTorch eager, data on device"),
     "torch-compile": ("torch", "torch.compile, data on device"),
-    "jax-dataloader": ("jax", "JAX jit step, DataLoader"),
-    "jax-device": ("jax", "JAX jit step, data on device"),
-    "jax-scan": ("jax", "JAX lax.scan epoch"),
+    "jax-dataloader": ("jax", "Linen jit step, DataLoader"),
+    "jax-device": ("jax", "Linen jit step, data on device"),
+    "jax-scan": ("jax", "Linen lax.scan epoch"),
+    "nnx-jit": ("jax", "NNX nnx.jit step, data on device"),
+    "nnx-split": ("jax", "NNX cached step, data on device"),
+    "nnx-scan": ("jax", "NNX lax.scan epoch"),
+}
+# The ways one training step can be called, timed per step by ``benchsuite.step_overhead``.
+STEP_CALLS = {
+    "linen-jit": "Linen: jax.jit step, state in and out",
+    "nnx-jit": "NNX: nnx.jit step, model and optimiser in place",
+    "nnx-split": "NNX: the same step with the graph split once (nnx.cached_partial)",
 }
 
 
@@ -185,6 +194,9 @@ class BenchResults:
     # The benchmark MLP's step: its matrix products alone, each at its own shape (a ceiling).
     step_products_gflops: dict[str, float]
     measurements: tuple[Measurement, ...]
+    # Seconds per training step for each way of calling it (``STEP_CALLS``), per MLP workload;
+    # files written before NNX joined the suite have none.
+    step_seconds: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
 
     @property
     def device(self) -> str:
@@ -225,13 +237,14 @@ class BenchResults:
             found = data.get("schema") if isinstance(data, dict) else type(data).__name__
             raise ValueError(f"not a benchmark results file of schema {RESULTS_SCHEMA} (found {found!r})")
         fields = {f.name for f in dataclasses.fields(cls)}
-        missing = sorted(fields - data.keys())
+        optional = {f.name for f in dataclasses.fields(cls) if f.default_factory is not dataclasses.MISSING}
+        missing = sorted(fields - optional - data.keys())
         if missing:
             raise ValueError(f"benchmark results lack {', '.join(missing)}")
         measurements = tuple(
             Measurement(**{**m, "hidden": tuple(m["hidden"]), "epoch_s": tuple(m["epoch_s"])})
             for m in data["measurements"])
-        rest = {name: data[name] for name in fields - {"measurements", "matmul_sizes"}}
+        rest = {name: data[name] for name in fields - {"measurements", "matmul_sizes"} if name in data}
         return cls(**rest, matmul_sizes=tuple(data["matmul_sizes"]), measurements=measurements)
 
 

@@ -1,4 +1,4 @@
-"""The benchmark suite: six ways to train an epoch, two scaling sweeps, and ``make bench``.
+"""The benchmark suite: nine ways to train an epoch, two scaling sweeps, and ``make bench``.
 
 Every routine trains the same model from the same initial weights on the same bytes in the
 same batch order, at the same precision; only the way the work reaches the device differs:
@@ -9,10 +9,17 @@ routine             how an epoch runs
 torch-dataloader    PyTorch eager; batches collated on the host by a ``DataLoader``
 torch-device        PyTorch eager; the dataset lives on the device, batches sliced there
 torch-compile       as torch-device, forward and loss compiled by ``torch.compile``
-jax-dataloader      JAX ``jit`` step per batch, fed from the same ``DataLoader``
-jax-device          JAX ``jit`` step per batch, dataset on the device
-jax-scan            JAX: the whole epoch as one compiled ``lax.scan``
+jax-dataloader      Flax Linen ``jax.jit`` step per batch, fed from the same ``DataLoader``
+jax-device          Flax Linen ``jax.jit`` step per batch, dataset on the device
+jax-scan            Flax Linen: the whole epoch as one compiled ``lax.scan``
+nnx-jit             Flax NNX ``nnx.jit`` step per batch, dataset on the device
+nnx-split           Flax NNX step with the module graph split once (``nnx.cached_partial``)
+nnx-scan            Flax NNX: the whole epoch as one compiled ``lax.scan``
 ==================  =====================================================================
+
+``step_overhead`` times one training step alone in the three ways JAX code can call it
+(Linen's ``jax.jit``, NNX's ``nnx.jit``, NNX's cached step), which isolates the Python work
+``nnx.jit`` does on every call to find and update the module's state.
 
 Epochs use full batches only (``drop_last``), so compiled code sees one shape. Times are
 medians of ``repeats`` epochs after a first epoch that is reported apart (compilation).
@@ -47,8 +54,11 @@ from fwcompare.benchmark import (
     epoch_flops,
     save_results,
 )
+from fwcompare.jax_common import data as jax_data
 from fwcompare.linen_impl import models as jax_models
 from fwcompare.linen_impl import train as jax_train
+from fwcompare.nnx_impl import models as nnx_models
+from fwcompare.nnx_impl import train as nnx_train
 from fwcompare.progress import bar as progress_bar
 from fwcompare.timing import measure, time_once
 from fwcompare.torch_impl import data as torch_data
@@ -86,6 +96,10 @@ class BenchSettings:
     sweep_examples: int | None = None
     matmul_sizes: tuple[int, ...] = (1024, 2048, 4096)
     precision: str = "float32"
+    # MLP hidden widths at which one step is timed in each way JAX code can call it
+    # (``step_overhead``): the seed post's small network and the benchmark's.
+    overhead_hidden: tuple[tuple[int, ...], ...] = ((128,), (512, 512))
+    overhead_steps: int = 200
 
     def __post_init__(self) -> None:
         if self.repeats < MIN_REPEATS:
@@ -104,6 +118,10 @@ class BenchSettings:
                 raise ValueError(f"{name}={value!r} must be None (whole training set) or >= 1")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision={self.precision!r} is unknown; allowed: {', '.join(PRECISIONS)}")
+        for hidden in self.overhead_hidden:
+            _check_sizes("overhead_hidden", hidden)
+        if self.overhead_steps < 1:
+            raise ValueError(f"overhead_steps={self.overhead_steps!r} must be >= 1")
 
 
 def settings_for(profile: str | None = None, accelerator: bool | None = None) -> BenchSettings:
@@ -118,12 +136,12 @@ def settings_for(profile: str | None = None, accelerator: bool | None = None) ->
     accelerator = has_accelerator() if accelerator is None else accelerator
     if profile not in config.PROFILES:
         raise ValueError(f"profile={profile!r} is unknown; allowed: {', '.join(config.PROFILES)}")
-    cnn_routines = tuple(ROUTINES) if accelerator else tuple(r for r in ROUTINES if r != "jax-scan")
+    cnn_routines = tuple(ROUTINES) if accelerator else tuple(r for r in ROUTINES if r not in SCANNED)
     if profile == "smoke":
         return BenchSettings(mlp_examples=2048, cnn_batch_sizes=(64, 128), cnn_examples=256,
                              cnn_routines=cnn_routines, batch_sweep=(32, 512), width_sweep=(128, 1024),
                              sweep_routines=("torch-device", "jax-device"), sweep_examples=1024,
-                             matmul_sizes=(512, 1024))
+                             matmul_sizes=(512, 1024), overhead_steps=20)
     if accelerator:
         return BenchSettings()
     return BenchSettings(cnn_examples=6400, cnn_routines=cnn_routines, sweep_examples=8192)
@@ -228,7 +246,7 @@ class Workload:
 
 def _torch_start(workload: Workload) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
     model = torch_models.model_for(workload.config).to(torch_data.default_device())
-    return model, torch_train.make_optimizer(workload.config, model.parameters())
+    return model, torch_train.make_optimizer(workload.config, model)
 
 
 def _jax_start(workload: Workload):
@@ -272,13 +290,34 @@ def _torch_compile(workload: Workload) -> Epoch:
                                   for xb, yb in torch_data.iterate_batches(x, y, workload.order(e))])
 
 
+def _jax_on_device(workload: Workload) -> tuple[jax.Array, jax.Array]:
+    # JAX computes in 32-bit integers unless x64 mode is on
+    return jax.device_put(workload.images), jax.device_put(workload.labels.astype(np.int32))
+
+
 class JaxRun:
-    """Holds the train state between epochs: JAX code returns a new state, it never mutates one."""
+    """Holds the Linen train state between epochs: Linen code returns a new state, it never mutates one."""
 
     def __init__(self, workload: Workload):
         self.workload, self.state = workload, _jax_start(workload)
-        self.x = jax.device_put(workload.images)
-        self.y = jax.device_put(workload.labels.astype(np.int32))  # JAX computes in 32-bit integers
+        self.x, self.y = _jax_on_device(workload)
+
+
+class NnxRun:
+    """An NNX model holding the PyTorch model's initial weights and its optimiser; both are
+    updated in place, as in PyTorch, so nothing is handed back between epochs."""
+
+    def __init__(self, workload: Workload):
+        self.workload = workload
+        self.model = nnx_models.import_layers(nnx_models.model_for(workload.config),
+                                              torch_models.export_layers(_torch_start(workload)[0]))
+        self.optimizer = nnx_train.make_optimizer(workload.config, self.model)
+        self.x, self.y = _jax_on_device(workload)
+
+    def epoch_with(self, step: Callable) -> Epoch:
+        """Epochs that call ``step(xb, yb) -> loss`` once per batch of the shared order."""
+        return lambda e: jnp.stack([step(xb, yb) for xb, yb in
+                                    jax_data.iterate_batches(self.x, self.y, self.workload.order(e))])
 
 
 def _jax_dataloader(workload: Workload) -> Epoch:
@@ -321,10 +360,74 @@ def _jax_scan(workload: Workload) -> Epoch:
     return _scanned_epochs(workload, jax_train.train_epoch_scan)
 
 
+def _nnx_jit(workload: Workload) -> Epoch:
+    run = NnxRun(workload)
+    return run.epoch_with(lambda xb, yb: nnx_train.train_step(run.model, run.optimizer, xb, yb))
+
+
+def _nnx_split(workload: Workload) -> Epoch:
+    run = NnxRun(workload)
+    return run.epoch_with(nnx_train.compiled_train_step(run.model, run.optimizer))
+
+
+def _nnx_scan(workload: Workload) -> Epoch:
+    run = NnxRun(workload)
+
+    def epoch(e: int) -> jax.Array:
+        batches = jnp.asarray(np.stack(workload.order(e)))  # (steps, batch_size)
+        return nnx_train.train_epoch_scan(run.model, run.optimizer, run.x, run.y, batches)
+
+    return epoch
+
+
 PREPARE: dict[str, Callable[[Workload], Epoch]] = {
     "torch-dataloader": _torch_dataloader, "torch-device": _torch_device, "torch-compile": _torch_compile,
     "jax-dataloader": _jax_dataloader, "jax-device": _jax_device, "jax-scan": _jax_scan,
+    "nnx-jit": _nnx_jit, "nnx-split": _nnx_split, "nnx-scan": _nnx_scan,
 }
+# Routines that compile a whole epoch: XLA:CPU runs the CNN's that way ~10x slower (see settings_for).
+SCANNED = ("jax-scan", "nnx-scan")
+
+
+def _step_calls(cfg: config.MLPConfig) -> dict[str, Callable[[jax.Array, jax.Array], Any]]:
+    """One training step of ``cfg``'s model in each way of ``benchmark.STEP_CALLS`` (same keys)."""
+    linen = {"state": jax_train.create_train_state(cfg)}
+
+    def linen_step(x, y):
+        linen["state"], loss = jax_train.train_step(linen["state"], x, y)
+        return loss
+
+    model = nnx_models.model_for(cfg)
+    optimizer = nnx_train.make_optimizer(cfg, model)
+    cached_model = nnx_models.model_for(cfg)
+    cached = nnx_train.compiled_train_step(cached_model, nnx_train.make_optimizer(cfg, cached_model))
+    return {"linen-jit": linen_step,
+            "nnx-jit": lambda x, y: nnx_train.train_step(model, optimizer, x, y),
+            "nnx-split": cached}
+
+
+def step_overhead(cfg: config.MLPConfig, steps: int = 100, repeats: int = MIN_REPEATS) -> dict[str, float]:
+    """Median seconds per training step of ``cfg``'s MLP for each way of calling the step.
+
+    The same batch is fed again and again, already on the device, so that what differs between
+    the three is only the work around the compiled program: Linen passes a pytree in and out,
+    ``nnx.jit`` walks the module graph on every call to find its state and write it back, the
+    cached step does that walk once. ``steps`` calls are timed together and waited for once.
+    """
+    if steps < 1:
+        raise ValueError(f"steps={steps!r} must be >= 1")
+    x = jnp.zeros((cfg.batch_size, 28, 28), jnp.float32)
+    y = jnp.zeros((cfg.batch_size,), jnp.int32)
+    calls = _step_calls(cfg)
+    seconds = {}
+    for name, step in calls.items():
+
+        def run(step=step):
+            return [step(x, y) for _ in range(steps)][-1]
+
+        seconds[name] = measure(run, repeats=repeats, warmup=1).median / steps
+    return seconds
+
 
 
 def _mean_loss(losses: Any) -> float:
@@ -433,6 +536,13 @@ def run_suite(settings: BenchSettings, log: Callable[[str], None] = lambda line:
     ceiling = {fw: step_products_gflops(fw, mlp_sizes, MLP_WORKLOAD.batch_size, settings.repeats)
                for fw in ("torch", "jax")}
     log("MLP step's products alone: " + ", ".join(f"{fw} {rate:.1f} GFLOP/s" for fw, rate in ceiling.items()))
+    step_seconds = {}
+    for hidden in settings.overhead_hidden:
+        cfg = dataclasses.replace(MLP_WORKLOAD, hidden=tuple(hidden))
+        name = f"{mlp_name(cfg.hidden)}, batch {cfg.batch_size}"
+        step_seconds[name] = step_overhead(cfg, settings.overhead_steps, settings.repeats)
+        log(f"one step, {name}: " + ", ".join(f"{call} {seconds * 1e6:.0f} us"
+                                               for call, seconds in step_seconds[name].items()))
     plan = [("routines", *item) for item in routine_plan(settings)]
     plan += sweep_plan(settings)
     if progress:
@@ -446,7 +556,7 @@ def run_suite(settings: BenchSettings, log: Callable[[str], None] = lambda line:
     return BenchResults(created=created, environment=bench_environment(settings.precision),
                         settings=dataclasses.asdict(settings), matmul_sizes=settings.matmul_sizes,
                         matmul_gflops=limit, step_products_gflops=ceiling,
-                        measurements=tuple(measurements))
+                        measurements=tuple(measurements), step_seconds=step_seconds)
 
 
 def _line(m: Measurement) -> str:
