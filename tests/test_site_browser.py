@@ -221,7 +221,7 @@ def test_framework_tabs_stay_in_sync_across_pages(site, server, context):
     label = tab.locator('label.sd-tab-label[data-sync-group="framework"][data-sync-id="nnx"]').first
     label.scroll_into_view_if_needed()
     label.click()
-    assert set(selected(tab)) == {"nnx"}, f"{first}: one click on Flax NNX must switch every framework tab-set"
+    assert set(selected(tab)) == {"nnx"}, f"{first}: one click on Flax NNX must switch every tab-set"
     visible = tab.locator(".sd-tab-set input:checked + label + .sd-tab-content").first
     assert visible.is_visible()
     tab.close()
