@@ -43,13 +43,19 @@ def test_check_ran_on_several_devices(jax_result):
     assert jax_result["moved"] > 1e-4, "the steps must change the parameters"
 
 
-@pytest.mark.parametrize("method", ["pmap", "jit", "shard_map"])
+@pytest.mark.parametrize("method", ["pmap", "jit", "shard_map", "nnx_jit"])
 def test_jax_data_parallel_step_equals_single_device_step(jax_result, method):
     assert jax_result[method] < TOLERANCE, f"{method}: max |dparam| = {jax_result[method]:.2e}"
 
 
 def test_jax_rejects_a_batch_that_does_not_split_evenly(jax_result):
     assert jax_result["uneven_rejected"] == {"shard_batch": True, "place_for_data_parallel": True}
+    assert jax_result["nnx_uneven_rejected"]
+
+
+def test_nnx_data_parallel_training_trains_a_model_replicated_on_every_device(jax_result):
+    assert jax_result["nnx_moved"] > 1e-4, "the steps must change the parameters"
+    assert jax_result["nnx_replicated_on"] == DEVICES
 
 
 TINY = config.MLPConfig(hidden=(16,), optimizer="sgd", momentum=0.0, learning_rate=0.1, batch_size=8)
