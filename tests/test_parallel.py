@@ -81,7 +81,7 @@ def single_process(config, x, y, order):
 @pytest.mark.timeout(120)
 def test_ddp_equals_single_process_training(tiny_data):
     x, y, order = tiny_data
-    ddp = torch_parallel.train_ddp(TINY, x, y, order, world_size=2)
+    ddp = torch_parallel.train_data_parallel(TINY, x, y, order, devices=2)
     reference = single_process(TINY, x, y, order)
     initial = torch_models.model_for(TINY).state_dict()
     for name, value in reference.state_dict().items():
@@ -93,13 +93,13 @@ def test_ddp_equals_single_process_training(tiny_data):
 def test_ddp_rejects_a_batch_that_does_not_split_evenly(tiny_data):
     x, y, _ = tiny_data
     with pytest.raises(ValueError, match="does not split evenly"):
-        torch_parallel.train_ddp(TINY, x, y, [np.arange(5)], world_size=2)
+        torch_parallel.train_data_parallel(TINY, x, y, [np.arange(5)], devices=2)
 
 
-def test_ddp_rejects_an_empty_world(tiny_data):
+def test_ddp_rejects_zero_devices(tiny_data):
     x, y, order = tiny_data
-    with pytest.raises(ValueError, match="world_size"):
-        torch_parallel.train_ddp(TINY, x, y, order, world_size=0)
+    with pytest.raises(ValueError, match="devices=0 must be >= 1"):
+        torch_parallel.train_data_parallel(TINY, x, y, order, devices=0)
 
 
 def test_the_1024_512_mlp_is_the_same_function_in_both_frameworks(tiny_images):
