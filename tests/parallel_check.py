@@ -4,7 +4,10 @@ Run by tests/test_parallel.py in a fresh interpreter: JAX reads
 ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` once, when it starts its CPU backend,
 and the test process has imported JAX long before. Prints one JSON object on its last line:
 
-    {"devices": 4, "pmap": max |dparam|, "jit": ..., "shard_map": ..., "uneven_rejected": {...}}
+    {"devices": 4, "pmap": max |dparam|, "jit": ..., "shard_map": ..., "nnx_jit": ..., ...}
+
+``pmap``, ``jit`` and ``shard_map`` are Linen's three styles; ``nnx_jit`` is NNX's
+``train_data_parallel`` against NNX's own single-device ``train_step``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ import numpy as np
 from fwcompare import config, datasets
 from fwcompare.linen_impl import parallel
 from fwcompare.linen_impl import train as jax_train
+from fwcompare.nnx_impl import models as nnx_models
+from fwcompare.nnx_impl import parallel as nnx_parallel
+from fwcompare.nnx_impl import train as nnx_train
 
 # Plain SGD: the update is linear in the gradient, so equal gradients give equal parameters.
 SGD = config.MLPConfig(dataset="mnist", hidden=(1024, 512), optimizer="sgd", momentum=0.0,
@@ -70,6 +76,26 @@ def with_shard_map(state, data):
     return state
 
 
+def nnx_results(data, devices: int) -> dict:
+    """NNX: ``train_data_parallel`` on the global batches against the single-device ``train_step``."""
+    model = nnx_models.model_for(SGD)
+    initial = nnx_models.export_layers(model)
+    optimizer = nnx_train.make_optimizer(SGD, model)
+    for x, y in data:
+        nnx_train.train_step(model, optimizer, x, y)
+    reference = nnx_models.export_layers(model)
+    x = np.concatenate([x for x, _ in data])
+    y = np.concatenate([y for _, y in data])
+    order = np.split(np.arange(len(x)), len(data))  # the same global batches, as indices
+    parallel_model = nnx_parallel.train_data_parallel(SGD, x, y, order, devices)
+    kernel = parallel_model.layers[0].kernel[...]
+    return {"nnx_jit": max_abs_diff(nnx_models.export_layers(parallel_model), reference),
+            "nnx_moved": max_abs_diff(reference, initial),
+            "nnx_replicated_on": len(kernel.sharding.device_set),
+            "nnx_uneven_rejected": rejects(lambda: nnx_parallel.train_data_parallel(
+                SGD, x, y, [np.arange(devices + 1)], devices))}
+
+
 def rejects(fn) -> bool:
     try:
         fn()
@@ -88,6 +114,7 @@ def main() -> dict:
         result[name] = max_abs_diff(run(state, data).params, reference)
     # A step must actually have happened, or equal parameters would prove nothing.
     result["moved"] = max_abs_diff(reference, state.params)
+    result.update(nnx_results(data, devices))
     x, y = data[0]
     uneven_x, uneven_y = x[:devices + 1], y[:devices + 1]
     result["uneven_rejected"] = {

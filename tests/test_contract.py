@@ -30,10 +30,15 @@ def backend_module(backend: str, module: str):
 
 def positional_names(obj) -> tuple[str, ...]:
     """Parameter names a caller may pass by position (classes: their constructor's)."""
-    signature = inspect.signature(obj)
+    parameters = list(inspect.signature(obj).parameters.values())
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    if inspect.isclass(obj) and all(parameter.kind in variadic for parameter in parameters):
+        # NNX modules: the metaclass's __call__(*args, **kwargs) hides the constructor; read
+        # __init__ instead, without its ``self``.
+        parameters = list(inspect.signature(obj.__init__).parameters.values())[1:]
     kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return tuple(name for name, parameter in signature.parameters.items()
-                 if parameter.kind in kinds and name not in FLAX_DATACLASS_FIELDS)
+    return tuple(parameter.name for parameter in parameters
+                 if parameter.kind in kinds and parameter.name not in FLAX_DATACLASS_FIELDS)
 
 
 CASES = [(backend, entry) for entry in contract.ENTRIES for backend in entry.backends]

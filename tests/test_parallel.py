@@ -43,13 +43,19 @@ def test_check_ran_on_several_devices(jax_result):
     assert jax_result["moved"] > 1e-4, "the steps must change the parameters"
 
 
-@pytest.mark.parametrize("method", ["pmap", "jit", "shard_map"])
+@pytest.mark.parametrize("method", ["pmap", "jit", "shard_map", "nnx_jit"])
 def test_jax_data_parallel_step_equals_single_device_step(jax_result, method):
     assert jax_result[method] < TOLERANCE, f"{method}: max |dparam| = {jax_result[method]:.2e}"
 
 
 def test_jax_rejects_a_batch_that_does_not_split_evenly(jax_result):
     assert jax_result["uneven_rejected"] == {"shard_batch": True, "place_for_data_parallel": True}
+    assert jax_result["nnx_uneven_rejected"]
+
+
+def test_nnx_data_parallel_training_trains_a_model_replicated_on_every_device(jax_result):
+    assert jax_result["nnx_moved"] > 1e-4, "the steps must change the parameters"
+    assert jax_result["nnx_replicated_on"] == DEVICES
 
 
 TINY = config.MLPConfig(hidden=(16,), optimizer="sgd", momentum=0.0, learning_rate=0.1, batch_size=8)
@@ -75,7 +81,7 @@ def single_process(config, x, y, order):
 @pytest.mark.timeout(120)
 def test_ddp_equals_single_process_training(tiny_data):
     x, y, order = tiny_data
-    ddp = torch_parallel.train_ddp(TINY, x, y, order, world_size=2)
+    ddp = torch_parallel.train_data_parallel(TINY, x, y, order, devices=2)
     reference = single_process(TINY, x, y, order)
     initial = torch_models.model_for(TINY).state_dict()
     for name, value in reference.state_dict().items():
@@ -87,13 +93,13 @@ def test_ddp_equals_single_process_training(tiny_data):
 def test_ddp_rejects_a_batch_that_does_not_split_evenly(tiny_data):
     x, y, _ = tiny_data
     with pytest.raises(ValueError, match="does not split evenly"):
-        torch_parallel.train_ddp(TINY, x, y, [np.arange(5)], world_size=2)
+        torch_parallel.train_data_parallel(TINY, x, y, [np.arange(5)], devices=2)
 
 
-def test_ddp_rejects_an_empty_world(tiny_data):
+def test_ddp_rejects_zero_devices(tiny_data):
     x, y, order = tiny_data
-    with pytest.raises(ValueError, match="world_size"):
-        torch_parallel.train_ddp(TINY, x, y, order, world_size=0)
+    with pytest.raises(ValueError, match="devices=0 must be >= 1"):
+        torch_parallel.train_data_parallel(TINY, x, y, order, devices=0)
 
 
 def test_the_1024_512_mlp_is_the_same_function_in_both_frameworks(tiny_images):
