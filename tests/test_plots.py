@@ -48,3 +48,52 @@ def test_figures_draw_the_values_given():
 
     fig = plots.time_bars({"PyTorch": {"warm-up": 1.0, "steady": 3.0}})
     assert sorted(round(p.get_width(), 6) for p in fig.axes[0].patches) == [1.0, 3.0]
+
+
+THREE = ("PyTorch", "Flax NNX", "Flax Linen")
+
+
+def test_the_three_backends_have_three_colours_and_linen_keeps_jax_blue():
+    colours = [plots.color(name) for name in THREE]
+    assert None not in colours and len(set(colours)) == 3
+    assert plots.color("Flax Linen") == plots.color("JAX")
+    assert plots.color("Flax NNX: W − W₀") == plots.color("Flax NNX")  # a label that starts with it
+
+
+def test_loss_and_time_figures_draw_three_frameworks_in_their_colours():
+    history = History(np.array([1.0, 0.5]), np.array([0.9, 0.95]), np.array([0.5, 0.6]), np.array([2.0, 1.0]))
+    fig = plots.train_val_curves(dict.fromkeys(THREE, history))
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == 3 * 3  # training, validation, best epoch per framework
+    for name in THREE:
+        own = [line for line in lines if line.get_label().startswith(f"{name}:")]
+        assert len(own) == 3 and {line.get_color() for line in own} == {plots.color(name)}
+
+    parts = {name: {"first epoch": float(i + 1), "later epochs": 10.0 * (i + 1)} for i, name in enumerate(THREE)}
+    fig = plots.time_bars(parts)
+    ax = fig.axes[0]
+    assert [tick.get_text() for tick in ax.get_yticklabels()] == list(THREE)
+    widths = sorted(round(p.get_width(), 6) for p in ax.patches)
+    assert widths == [1.0, 2.0, 3.0, 10.0, 20.0, 30.0]
+    by_row = {}
+    for patch in ax.patches:
+        by_row.setdefault(round(patch.get_y() + patch.get_height() / 2), set()).add(patch.get_facecolor()[:3])
+    assert len(by_row) == 3 and all(len(colours) == 1 for colours in by_row.values())
+    assert len({colours.pop() for colours in by_row.values()}) == 3
+
+
+def test_weight_grids_put_panels_in_rows_and_centre_a_short_last_row():
+    weights = {name: np.random.default_rng(0).normal(size=(4, 784)) for name in THREE}
+    fig = plots.weight_grids(weights, columns=2)
+    boxes = [ax.get_position() for ax in fig.axes]
+    assert len(boxes) == 3 and len({round(box.y0, 3) for box in boxes}) == 1  # one row
+    fig = plots.weight_grids(weights, columns=2, panels_per_row=2)
+    axes = {ax.get_title(): ax.get_position() for ax in fig.axes}
+    assert list(axes) == list(THREE)
+    top_left, top_right, bottom = axes["PyTorch"], axes["Flax NNX"], axes["Flax Linen"]
+    assert round(top_left.y0, 3) == round(top_right.y0, 3) > bottom.y0
+    assert top_left.x0 < bottom.x0 < top_right.x0  # the third panel is centred below
+    assert abs((bottom.x0 + bottom.x1) / 2 - 0.5) < 0.05
+    assert [ax.title.get_color() for ax in fig.axes] == [plots.color(name) for name in THREE]
+    with pytest.raises(ValueError, match="panels_per_row=0 must be None or >= 1"):
+        plots.weight_grids(weights, panels_per_row=0)

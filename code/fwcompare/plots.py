@@ -9,7 +9,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import ticker
 
-FRAMEWORK_COLORS = {"PyTorch": "#D9480F", "JAX": "#1C64B4"}
+# Linen keeps JAX's blue (the sources' JAX code is Linen code); NNX gets a green of its own.
+FRAMEWORK_COLORS = {"PyTorch": "#D9480F", "JAX": "#1C64B4", "Flax Linen": "#1C64B4",
+                    "Flax NNX": "#2B8A3E"}
 STYLE = {
     "figure.facecolor": "white",
     "axes.facecolor": "white",
@@ -84,23 +86,35 @@ def weight_mosaic(matrix: np.ndarray, columns: int = 16, image_shape=(28, 28)) -
     return mosaic
 
 
-def weight_grids(weights: Mapping[str, np.ndarray], columns: int = 16, image_shape=(28, 28)):
+def weight_grids(weights: Mapping[str, np.ndarray], columns: int = 16, image_shape=(28, 28),
+                 panels_per_row: int | None = None):
     """First-layer weights, one small grey image per unit, one panel per label.
 
     ``weights[label]`` has shape ``(units, pixels)`` (PyTorch's ``(out, in)`` layout). Each
-    unit is scaled on its own, symmetric around 0 (mid-grey = 0).
+    unit is scaled on its own, symmetric around 0 (mid-grey = 0). Panels sit side by side,
+    ``panels_per_row`` to a row (default: all in one row); a last row that is not full is
+    centred, so three panels two to a row put the third in the middle below.
     """
     if not weights:
         raise ValueError("weights is empty: pass at least one {label: (units, pixels)} entry")
+    if panels_per_row is not None and panels_per_row < 1:
+        raise ValueError(f"panels_per_row={panels_per_row!r} must be None or >= 1")
     mosaics = {label: weight_mosaic(matrix, columns, image_shape) for label, matrix in weights.items()}
     first = next(iter(mosaics.values()))
+    per_row = min(panels_per_row or len(mosaics), len(mosaics))
+    rows = -(-len(mosaics) // per_row)
     cmap = plt.get_cmap("gray").with_extremes(bad="white")
     with plt.rc_context({**STYLE, "axes.grid": False}):
         panel_width = 6.2
         panel_height = panel_width * first.shape[0] / first.shape[1] + 0.6  # room for the title
-        fig, axes = plt.subplots(1, len(mosaics), squeeze=False,
-                                 figsize=(panel_width * len(mosaics), panel_height))
-        for ax, (label, mosaic) in zip(axes[0], mosaics.items(), strict=True):
+        fig = plt.figure(figsize=(panel_width * per_row, panel_height * rows))
+        # Each panel spans two columns of a grid twice as fine, so a short last row can be centred.
+        grid = fig.add_gridspec(rows, 2 * per_row)
+        for index, (label, mosaic) in enumerate(mosaics.items()):
+            row, position = divmod(index, per_row)
+            in_row = min(per_row, len(mosaics) - row * per_row)
+            start = per_row - in_row + 2 * position
+            ax = fig.add_subplot(grid[row, start:start + 2])
             ax.imshow(mosaic, cmap=cmap, vmin=-1, vmax=1, interpolation="nearest")
             ax.set_axis_off()
             ax.set_title(label, color=color(label) or "black", fontsize=13)
