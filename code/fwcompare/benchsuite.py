@@ -523,7 +523,7 @@ def bench_environment(precision: str) -> dict[str, str]:
 
 def run_suite(settings: BenchSettings, log: Callable[[str], None] = lambda line: None,
               progress: bool = False) -> BenchResults:
-    """Measure the matmul limit, the nine routines, the step overhead and the scaling sweeps; return every number.
+    """Measure the matmul limit, the nine routines, one step three ways and the sweeps; return all.
 
     ``log`` receives one line per measurement; ``progress`` shows a progress bar instead.
     """
