@@ -125,8 +125,7 @@ def flax_layers(params):
 
 
 def torch_layers(model):
-    for layer in torch_models.weighted_layers(model):
-        weight, bias = layer.weight.detach().numpy(), layer.bias.detach().numpy()
+    for weight, bias in torch_models.export_layers(model):
         yield weight[0].size, weight, bias  # (out, in[, kh, kw]): fan_in = in * kh * kw
 
 

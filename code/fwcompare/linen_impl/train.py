@@ -118,7 +118,7 @@ def fit(config: Config, train_data: tuple[jax.Array, jax.Array], val_data: tuple
     records, best_state, best_loss = [], state, float("inf")
     epochs = range(config.epochs)
     if progress:  # a text bar, one step per epoch (fwcompare.progress)
-        epochs = progress_bar(epochs, desc="JAX epochs")
+        epochs = progress_bar(epochs, desc="Linen epochs")
     for epoch in epochs:
         start = time.perf_counter()
         order = datasets.batch_order(len(x), config.batch_size, config.seed, epoch)
