@@ -553,7 +553,7 @@ def run_suite(settings: BenchSettings, log: Callable[[str], None] = lambda line:
         measurements.append(time_routine(routine, workload, settings.repeats, group=group,
                                          full_examples=full))
         log(_line(measurements[-1]))
-    created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    created = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     return BenchResults(created=created, environment=bench_environment(settings.precision),
                         settings=dataclasses.asdict(settings), matmul_sizes=settings.matmul_sizes,
                         matmul_gflops=limit, step_products_gflops=ceiling,
