@@ -42,7 +42,8 @@ def test_reproduction_is_glued_next_to_the_posts_numbers(glued, text):
     assert nnx_gap == pytest.approx(100 * (nnx_accuracy - torch_accuracy))
     assert (f"this build {torch_accuracy:.2%} {jax_accuracy:.2%} {gap:.1f} points "
             f"{nnx_accuracy:.2%} {nnx_gap:.1f} points") in text
-    assert f"the post 57.59 % 79.68 % (its JAX half) {glued['post_gap_pts']:.1f} points not in the post" in text
+    assert (f"the post 57.59 % 79.68 % (its JAX half) {glued['post_gap_pts']:.1f} points "
+            "not in the post") in text
 
 
 def test_normalisation_experiment_is_shown(glued, text):
@@ -164,7 +165,7 @@ def test_weight_smoothness_names_all_three(glued, text):
 def test_nnx_forward_pass_traces_to_linens_program(glued, text):
     assert glued["nnx_same_program"] is True
     assert glued["equations_forward_nnx"] == glued["equations_forward"]
-    assert f"the same primitives as Linen's: True" in text
+    assert "the same primitives as Linen's: True" in text
     assert (f"The NNX forward pass has {glued['equations_forward_nnx']} equations, "
             f"{glued['nnx_program_verdict']} as Linen’s") in text
     assert "layers/0/kernel/value" in text

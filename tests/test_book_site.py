@@ -171,7 +171,7 @@ def test_every_image_has_alt_text_and_a_caption(smoke_build):
 def test_training_progress_renders_as_final_text_bars(smoke_build):
     markup = article(smoke_build / "html" / "book/posts/what-are-jax-and-flax.html")
     text = page_text(smoke_build / "html" / "book/posts/what-are-jax-and-flax.html")
-    for label in ("PyTorch epochs: 100%", "JAX epochs: 100%"):
+    for label in ("PyTorch epochs: 100%", "NNX epochs: 100%", "Linen epochs: 100%"):
         assert label in text
     assert "\r" not in markup and "IProgress" not in text and "application/vnd.jupyter.widget" not in markup
     # One line per bar: no intermediate states left behind.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from matplotlib.colors import to_rgb
 
 from fwcompare import plots
 from fwcompare.history import History
@@ -28,7 +29,8 @@ def test_weight_mosaic_tiles_each_unit_scaled_to_one():
         plots.weight_mosaic(weights)
 
 
-@pytest.mark.parametrize("draw", [plots.loss_curves, plots.weight_grids, plots.time_bars, plots.seed_spread])
+@pytest.mark.parametrize("draw", [plots.loss_curves, plots.weight_grids, plots.time_bars, plots.seed_spread,
+                                  plots.train_val_curves])
 def test_empty_input_is_rejected(draw):
     with pytest.raises(ValueError, match="is empty"):
         draw({})
@@ -68,8 +70,17 @@ def test_loss_and_time_figures_draw_three_frameworks_in_their_colours():
     for name in THREE:
         own = [line for line in lines if line.get_label().startswith(f"{name}:")]
         assert len(own) == 3 and {line.get_color() for line in own} == {plots.color(name)}
+    legend = fig.axes[0].get_legend()
+    fig.canvas.draw()  # the legend sits below the axes, over no curve
+    assert legend.get_window_extent().y1 < fig.axes[0].get_window_extent().y0
+    columns = {}  # one column per framework: its three entries share a left edge
+    for entry in legend.get_texts():
+        columns.setdefault(entry.get_text().split(":")[0], set()).add(round(entry.get_window_extent().x0))
+    assert list(columns) == list(THREE) and all(len(x) == 1 for x in columns.values())
+    assert len({x.pop() for x in columns.values()}) == 3
 
-    parts = {name: {"first epoch": float(i + 1), "later epochs": 10.0 * (i + 1)} for i, name in enumerate(THREE)}
+    parts = {name: {"first epoch": float(i + 1), "later epochs": 10.0 * (i + 1)}
+             for i, name in enumerate(THREE)}
     fig = plots.time_bars(parts)
     ax = fig.axes[0]
     assert [tick.get_text() for tick in ax.get_yticklabels()] == list(THREE)
@@ -80,6 +91,12 @@ def test_loss_and_time_figures_draw_three_frameworks_in_their_colours():
         by_row.setdefault(round(patch.get_y() + patch.get_height() / 2), set()).add(patch.get_facecolor()[:3])
     assert len(by_row) == 3 and all(len(colours) == 1 for colours in by_row.values())
     assert len({colours.pop() for colours in by_row.values()}) == 3
+    # The legend names the parts by shade, in grey: no one framework's colour stands for all.
+    legend = ax.get_legend()
+    assert [entry.get_text() for entry in legend.get_texts()] == ["first epoch", "later epochs"]
+    assert {handle.get_facecolor()[:3] for handle in legend.legend_handles} == {to_rgb("grey")}
+    one = plots.time_bars({"Flax NNX": {"warm-up": 1.0, "steady": 3.0}}).axes[0].get_legend()
+    assert {h.get_facecolor()[:3] for h in one.legend_handles} == {to_rgb(plots.color("Flax NNX"))}
 
 
 def test_weight_grids_put_panels_in_rows_and_centre_a_short_last_row():

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import ticker
+from matplotlib.patches import Patch
 
 # Linen keeps JAX's blue (the sources' JAX code is Linen code); NNX gets a green of its own.
 FRAMEWORK_COLORS = {"PyTorch": "#D9480F", "JAX": "#1C64B4", "Flax Linen": "#1C64B4",
@@ -124,9 +125,12 @@ def weight_grids(weights: Mapping[str, np.ndarray], columns: int = 16, image_sha
 
 def train_val_curves(histories: Mapping[str, object], title: str = "Loss per epoch"):
     """Training and validation loss per epoch for each ``{label: fwcompare.history.History}``;
-    the best epoch (lowest validation loss) is marked."""
+    the best epoch (lowest validation loss) is marked. The legend sits below the axes, one
+    column per label, so that it covers no curve however many frameworks are drawn."""
+    if not histories:
+        raise ValueError("histories is empty: pass at least one {label: History} entry")
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(7, 4))
+        fig, ax = plt.subplots(figsize=(7, 4.6))
         for label, history in histories.items():
             epochs = np.arange(1, history.epochs + 1)
             line_color = color(label)
@@ -138,7 +142,9 @@ def train_val_curves(histories: Mapping[str, object], title: str = "Loss per epo
                     markeredgecolor="black", label=f"{label}: best epoch ({best})")
         ax.set(xlabel="epoch", ylabel="cross-entropy loss", title=title)
         ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.legend(fontsize=9)
+        # Three entries per label, filled column by column: one column per framework.
+        ax.legend(fontsize=9, ncol=len(histories), loc="upper center", bbox_to_anchor=(0.5, -0.15),
+                  frameon=False)
         fig.tight_layout()
     return fig
 
@@ -150,6 +156,9 @@ def time_bars(parts: Mapping[str, Mapping[str, float]], title: str = "Training t
         raise ValueError("parts is empty: pass at least one {bar: {part: seconds}} entry")
     part_names = list(next(iter(parts.values())))
     shades = [0.45, 1.0, 0.7, 0.3]
+    bar_colors = {color(bar) or "grey" for bar in parts}
+    # The legend names the parts by shade; in grey when the bars have several colours.
+    legend_color = bar_colors.pop() if len(bar_colors) == 1 else "grey"
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(7, 1.4 + 0.8 * len(parts)))
         for row, (bar, values) in enumerate(parts.items()):
@@ -157,15 +166,17 @@ def time_bars(parts: Mapping[str, Mapping[str, float]], title: str = "Training t
             for index, name in enumerate(part_names):
                 width = values[name]
                 ax.barh(row, width, left=left, color=color(bar) or "grey", alpha=shades[index % len(shades)],
-                        edgecolor="black", label=name if row == 0 else None)
+                        edgecolor="black")
                 ax.text(left + width / 2, row, f"{width:.3g} {unit}", ha="center", va="center", fontsize=9,
                         bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.5})
                 left += width
         ax.set_yticks(range(len(parts)), list(parts))
         ax.invert_yaxis()
         ax.set(xlabel=f"time ({unit})", title=title)
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25 - 0.1 / len(parts)), ncol=len(part_names),
-                  fontsize=9, frameon=False)
+        handles = [Patch(facecolor=legend_color, alpha=shades[index % len(shades)], edgecolor="black",
+                         label=name) for index, name in enumerate(part_names)]
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.25 - 0.1 / len(parts)),
+                  ncol=len(part_names), fontsize=9, frameon=False)
         fig.tight_layout()
     return fig
 
