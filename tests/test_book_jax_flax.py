@@ -120,7 +120,9 @@ def test_epoch_times_and_verdict(text, glued):
             f"{torch_epoch:.2f} s in PyTorch") in text
     fastest = min([("PyTorch", torch_epoch), ("Flax NNX", nnx_epoch), ("Flax Linen", jax_epoch)],
                   key=lambda pair: pair[1])[0]
-    assert f"in this build {fastest} was the fastest of the three" in text
+    assert (f"in this build {fastest} was the fastest of the three, "
+            f"{float(glued['fastest_margin_s']):.2f} s per epoch ahead of {glued['runner_up']}, a margin "
+            f"{glued['fastest_margin_vs_noise']} than") in text
     faster = "JAX" if jax_epoch < torch_epoch else "PyTorch"  # the post's pair: Linen and PyTorch
     assert f"and PyTorch, {faster} was the faster, by a factor of {float(glued['speedup']):.2f}" in text
     assert (f"first epoch (includes compilation/warm-up) {float(glued['torch_first_s']):.2f} "
