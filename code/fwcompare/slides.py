@@ -240,8 +240,11 @@ class _Slide:
             section["data-framework"] = self.sync
         if self.notes:
             section["data-fw-prose"] = "true"
+        # The frame holds the slide's padding: reveal.js's print view zeroes a section's own.
+        frame = soup.new_tag("div", attrs={"class": "fw-slide"})
+        section.append(frame)
         if self.heading is not None:
-            section.append(_clone(soup, self.heading))
+            frame.append(_clone(soup, self.heading))
         body = soup.new_tag("div", attrs={"class": "fw-body"})
         if self.label:
             badge = soup.new_tag("p", attrs={"class": "fw-tab-label fw-keep fw-repeat"})
@@ -249,7 +252,7 @@ class _Slide:
             body.append(badge)
         for block in self.blocks:
             body.append(_clone(soup, block))
-        section.append(body)
+        frame.append(body)
         if self.notes:
             aside = soup.new_tag("aside", attrs={"class": "notes"})
             for note in self.notes:

@@ -48,7 +48,7 @@
   let config = null;
   function fits(slide) { return slide.scrollHeight <= config.height; }
   function isLeaf(section) { return !section.querySelector("section"); }
-  function bodyOf(slide) { return slide.querySelector(":scope > .fw-body"); }
+  function bodyOf(slide) { return slide.querySelector(":scope > .fw-slide > .fw-body"); }
   function movable(body) {
     return Array.from(body.children).filter(child => !child.classList.contains("fw-keep"));
   }
@@ -207,7 +207,10 @@
     next.removeAttribute("data-fw-prose");
     next.classList.remove("center", "fw-title", "fw-divider");
     next.classList.add("fw-cont");
-    const heading = slide.querySelector(":scope > h1, :scope > h2, :scope > h3");
+    const frame = document.createElement("div");
+    frame.className = "fw-slide";
+    next.append(frame);
+    const heading = slide.querySelector(":scope > .fw-slide > :is(h1, h2, h3)");
     if (heading) {
       const title = heading.cloneNode(true);
       title.removeAttribute("id");
@@ -215,12 +218,12 @@
       mark.className = "fw-cont-mark";
       mark.textContent = " (cont.)";
       title.append(mark);
-      next.append(title);
+      frame.append(title);
     }
     const body = document.createElement("div");
     body.className = "fw-body";
     bodyOf(slide).querySelectorAll(":scope > .fw-repeat").forEach(keep => body.append(keep.cloneNode(true)));
-    next.append(body);
+    frame.append(body);
     return next;
   }
 
