@@ -143,7 +143,8 @@ def _clone(soup: BeautifulSoup, node):
 
 def _is_prose(block: Tag) -> bool:
     """A paragraph of text: no image, no display maths."""
-    return block.name == PROSE and block.find(["img", "figure"]) is None and "math" not in block.get("class", [])
+    return (block.name == PROSE and block.find(["img", "figure"]) is None
+            and "math" not in block.get("class", []))
 
 
 def split_prose(soup: BeautifulSoup, blocks: list[Tag]) -> tuple[list[Tag], list[Tag]]:
@@ -201,8 +202,8 @@ def _tabs(tab_set: Tag) -> list[tuple[str, str, list[Tag]]]:
 
 def _heavy(blocks: list[Tag]) -> bool:
     """Whether tab content needs a slide's width: code, a figure, a table or an output."""
-    return any(block.name in ("pre", "table", "figure", "img") or block.find(["pre", "table", "figure", "img"])
-               for block in blocks)
+    heavy = ["pre", "table", "figure", "img"]
+    return any(block.name in heavy or block.find(heavy) for block in blocks)
 
 
 def _columns(soup: BeautifulSoup, tabs: list[tuple[str, str, list[Tag]]]) -> Tag:
@@ -468,37 +469,44 @@ CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run")
 
 
-def print_pdfs(decks: list[Path], chromium: Path, out_dir: Path | None = None) -> list[Path]:
+def print_pdfs(decks: list[Path], chromium: Path | None = None, out_dir: Path | None = None,
+               browser=None) -> list[Path]:
     """Print each deck with Chromium in reveal.js's print view (``?print-pdf``): one slide a page.
 
-    Each PDF is written beside its deck (or into ``out_dir``) as ``<deck>.pdf``. The deck is
-    opened from the file system; requests to other hosts are refused, so a deck that would
-    need the CDN fails loudly instead of printing blank.
+    Each PDF is written beside its deck (or into ``out_dir``) as ``<deck>.pdf``. ``browser`` is
+    a Playwright Chromium already running (the tests pass theirs); else ``chromium`` is started.
+    The deck is opened from the file system and requests to other hosts are refused, so a deck
+    that would need the CDN fails loudly instead of printing blank.
     """
-    from playwright.sync_api import sync_playwright
+    if browser is None:
+        from playwright.sync_api import sync_playwright
 
+        with sync_playwright() as playwright:
+            started = playwright.chromium.launch(executable_path=str(chromium), args=list(CHROMIUM_ARGS))
+            try:
+                return print_pdfs(decks, out_dir=out_dir, browser=started)
+            finally:
+                started.close()
     written = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(chromium), args=list(CHROMIUM_ARGS))
-        try:
-            context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT}, color_scheme="light")
-            context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:")
-                          else route.abort())
-            for deck in decks:
-                tab = context.new_page()
-                errors: list[str] = []
-                tab.on("pageerror", lambda error, errors=errors: errors.append(str(error)))
-                tab.goto(deck.resolve().as_uri() + "?print-pdf", wait_until="load")
-                tab.wait_for_function("window.FWSlides && FWSlides.pdfReady", timeout=120_000)
-                if errors:
-                    raise RuntimeError(f"{deck}: errors in the browser: {errors}")
-                target = (out_dir or deck.parent) / f"{deck.stem}.pdf"
-                target.parent.mkdir(parents=True, exist_ok=True)
-                tab.pdf(path=str(target), prefer_css_page_size=True, print_background=True)
-                tab.close()
-                written.append(target)
-        finally:
-            browser.close()
+    context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT}, color_scheme="light")
+    try:
+        context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:")
+                      else route.abort())
+        for deck in decks:
+            tab = context.new_page()
+            errors: list[str] = []
+            tab.on("pageerror", lambda error, errors=errors: errors.append(str(error)))
+            tab.goto(deck.resolve().as_uri() + "?print-pdf", wait_until="load")
+            tab.wait_for_function("window.FWSlides && FWSlides.pdfReady", timeout=120_000)
+            if errors:
+                raise RuntimeError(f"{deck}: errors in the browser: {errors}")
+            target = (out_dir or deck.parent) / f"{deck.stem}.pdf"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tab.pdf(path=str(target), prefer_css_page_size=True, print_background=True)
+            tab.close()
+            written.append(target)
+    finally:
+        context.close()
     return written
 
 
@@ -546,7 +554,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     decks = sorted((args.html_dir / "slides").glob("*.html"))
     if not decks:
-        print(f"No decks in {args.html_dir / 'slides'}: build the book first (make book, or make book-smoke).",
+        print(f"No decks in {args.html_dir / 'slides'}: build the book first "
+              "(make book, or make book-smoke).",
               file=sys.stderr)
         return 1
     chromium = find_chromium()
