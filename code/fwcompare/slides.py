@@ -390,6 +390,7 @@ def deck_html(page_html: str, page_path: str, deck_path: str, styles: list[str],
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="fwcompare-chapter" content="{back_link}">
+<link rel="icon" href="data:,">
 <title>{title} (slides)</title>
 <script src="{assets}/slides.js"></script>
 <link rel="stylesheet" href="{reveal}/dist/reveal.css">
