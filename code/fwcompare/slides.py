@@ -476,8 +476,8 @@ def print_pdfs(decks: list[Path], chromium: Path | None = None, out_dir: Path | 
 
     Each PDF is written beside its deck (or into ``out_dir``) as ``<deck>.pdf``. ``browser`` is
     a Playwright Chromium already running (the tests pass theirs); else ``chromium`` is started.
-    The deck is opened from the file system and requests to other hosts are refused, so a deck
-    that would need the CDN fails loudly instead of printing blank.
+    The deck is opened from the file system; requests to other hosts than reveal.js's CDN are
+    refused.
     """
     if browser is None:
         from playwright.sync_api import sync_playwright
@@ -491,8 +491,9 @@ def print_pdfs(decks: list[Path], chromium: Path | None = None, out_dir: Path | 
     written = []
     context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT}, color_scheme="light")
     try:
-        context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:")
-                      else route.abort())
+        # The deck's own files, and reveal.js from the CDN where the site did not vendor it.
+        context.route("**/*", lambda route: route.continue_()
+                      if route.request.url.startswith(("file:", REVEAL_CDN + "/")) else route.abort())
         for deck in decks:
             tab = context.new_page()
             errors: list[str] = []
