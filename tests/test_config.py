@@ -16,7 +16,6 @@ def test_configs_are_frozen():
 
 @pytest.mark.parametrize(("field", "value", "message"), [
     ("dataset", "cifar10", r"dataset='cifar10' is unknown; allowed: mnist, fashion_mnist"),
-    ("hidden", [128], r"hidden=\[128\] must be a non-empty tuple of positive ints"),
     ("hidden", (), r"hidden=\(\) must be a non-empty tuple"),
     ("hidden", (128, 0), r"hidden=\(128, 0\) must be a non-empty tuple of positive ints"),
     ("optimizer", "rmsprop", r"optimizer='rmsprop' is unknown; allowed: sgd, adam, adamw"),
@@ -31,6 +30,45 @@ def test_configs_are_frozen():
 def test_bad_settings_are_rejected_with_the_allowed_values(field, value, message):
     with pytest.raises(ValueError, match=message):
         dataclasses.replace(config.FASHION_MLP, **{field: value})
+
+
+CONFIGS = {"MLPConfig": config.FASHION_MLP, "CNNConfig": config.MNIST_CNN,
+           "PureMLPConfig": config.SLIDES_PURE_MLP}
+
+
+@pytest.mark.parametrize(("name", "field", "value", "message"), [
+    ("MLPConfig", "batch_size", "64", "batch_size='64' must be an int"),
+    ("MLPConfig", "learning_rate", "0.1", r"learning_rate='0.1' must be a float \(or an int\)"),
+    ("MLPConfig", "hidden", [128], r"hidden=\[128\] must be a tuple of ints"),
+    ("MLPConfig", "hidden", (128, 64.0), r"hidden=\(128, 64.0\) must be a tuple of ints"),
+    ("MLPConfig", "epochs", 2.0, "epochs=2.0 must be an int"),
+    ("MLPConfig", "seed", True, "seed=True must be an int"),  # bool is an int to Python, not here
+    ("MLPConfig", "train_limit", 1.5, "train_limit=1.5 must be an int or None"),
+    ("MLPConfig", "dataset", None, "dataset=None must be a str"),
+    ("CNNConfig", "val_fraction", "0.2", r"val_fraction='0.2' must be a float \(or an int\)"),
+    ("CNNConfig", "batch_size", 64.0, "batch_size=64.0 must be an int"),
+    ("CNNConfig", "test_limit", "10", "test_limit='10' must be an int or None"),
+    ("PureMLPConfig", "sizes", [784, 10], r"sizes=\[784, 10\] must be a tuple of ints"),
+    ("PureMLPConfig", "step_size", None, r"step_size=None must be a float \(or an int\)"),
+    ("PureMLPConfig", "seed", False, "seed=False must be an int"),
+])
+def test_wrong_types_are_rejected_naming_the_field(name, field, value, message):
+    with pytest.raises(TypeError, match=f"^{message}$"):
+        dataclasses.replace(CONFIGS[name], **{field: value})
+
+
+@pytest.mark.parametrize(("name", "field", "value"), [
+    ("MLPConfig", "learning_rate", 1), ("MLPConfig", "weight_decay", 0), ("CNNConfig", "input_std", 2),
+    ("PureMLPConfig", "step_size", 1), ("PureMLPConfig", "init_scale", 1),
+])
+def test_ints_are_accepted_for_float_fields(name, field, value):
+    assert getattr(dataclasses.replace(CONFIGS[name], **{field: value}), field) == value
+
+
+def test_type_is_checked_before_the_value():
+    # "0" would fail the value check (>= 1) if it were compared at all; the type is the problem.
+    with pytest.raises(TypeError, match="batch_size='0' must be an int"):
+        dataclasses.replace(config.FASHION_MLP, batch_size="0")
 
 
 @pytest.mark.parametrize(("value", "expected"), [(None, "full"), ("", "full"), ("full", "full"),

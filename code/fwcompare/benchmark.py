@@ -89,7 +89,7 @@ def epoch_flops(config, examples: int) -> int:
 RESULTS_SCHEMA = 1
 GROUPS = ("routines", "batch", "width")
 FRAMEWORKS = {"torch": "PyTorch", "jax": "JAX"}
-# The six ways to train an epoch that ``fwcompare.benchsuite`` implements: (framework, label).
+# The nine ways to train an epoch that ``fwcompare.benchsuite`` implements: (framework, label).
 ROUTINES = {
     "torch-dataloader": ("torch", "PyTorch eager, DataLoader"),
     "torch-device": ("torch", "PyTorch eager, data on device"),
@@ -102,10 +102,12 @@ ROUTINES = {
     "nnx-scan": ("jax", "NNX lax.scan epoch"),
 }
 # The ways one training step can be called, timed per step by ``benchsuite.step_overhead``.
+# linen-jit: state in, state out; nnx-jit: modules in, updated in place; nnx-split: the same step
+# with the module graph split once (nnx.cached_partial).
 STEP_CALLS = {
-    "linen-jit": "Linen: jax.jit step, state in and out",
-    "nnx-jit": "NNX: nnx.jit step, model and optimiser in place",
-    "nnx-split": "NNX: the same step with the graph split once (nnx.cached_partial)",
+    "linen-jit": "Linen jax.jit step",
+    "nnx-jit": "NNX nnx.jit step",
+    "nnx-split": "NNX cached step",
 }
 
 
@@ -113,7 +115,7 @@ STEP_CALLS = {
 class Measurement:
     """Timed epochs of one training routine on one workload.
 
-    ``group`` says which part of the suite measured it: ``"routines"`` (the six ways to train
+    ``group`` says which part of the suite measured it: ``"routines"`` (the nine ways to train
     an epoch), or the ``"batch"`` / ``"width"`` scaling sweeps. ``examples`` is what one timed
     epoch covered; times are projected to a real epoch of ``full_examples`` in proportion.
     """

@@ -48,6 +48,7 @@ import torch
 from fwcompare import config, datasets, report
 from fwcompare.benchmark import (
     ROUTINES,
+    STEP_CALLS,
     BenchResults,
     Measurement,
     device_slug,
@@ -223,7 +224,7 @@ def step_products_gflops(framework: str, sizes: Sequence[int], batch_size: int,
     return sum(2 * m * k * n for m, k, n in products) / seconds / 1e9
 
 
-# --- the six routines ----------------------------------------------------------------------
+# --- the nine routines --------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Workload:
@@ -522,7 +523,7 @@ def bench_environment(precision: str) -> dict[str, str]:
 
 def run_suite(settings: BenchSettings, log: Callable[[str], None] = lambda line: None,
               progress: bool = False) -> BenchResults:
-    """Measure the matmul limit, the six routines and the scaling sweeps; return every number.
+    """Measure the matmul limit, the nine routines, one step three ways and the sweeps; return all.
 
     ``log`` receives one line per measurement; ``progress`` shows a progress bar instead.
     """
@@ -552,7 +553,7 @@ def run_suite(settings: BenchSettings, log: Callable[[str], None] = lambda line:
         measurements.append(time_routine(routine, workload, settings.repeats, group=group,
                                          full_examples=full))
         log(_line(measurements[-1]))
-    created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    created = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     return BenchResults(created=created, environment=bench_environment(settings.precision),
                         settings=dataclasses.asdict(settings), matmul_sizes=settings.matmul_sizes,
                         matmul_gflops=limit, step_products_gflops=ceiling,
@@ -596,6 +597,20 @@ def routine_table(results: BenchResults, workload: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def step_table(results: BenchResults) -> str:
+    """Microseconds per training step for each way of calling it, one row per MLP, as Markdown."""
+    if not results.step_seconds:
+        raise ValueError("these results hold no per-step times (written before NNX joined the suite)")
+    calls = list(STEP_CALLS)
+    lines = ["| workload | " + " | ".join(STEP_CALLS[call] for call in calls)
+             + " | nnx.jit minus Linen |", "|---|" + "---:|" * (len(calls) + 1)]
+    for workload, seconds in results.step_seconds.items():
+        extra = seconds["nnx-jit"] - seconds["linen-jit"]
+        lines.append(f"| {workload} | " + " | ".join(f"{seconds[call] * 1e6:.0f} us" for call in calls)
+                     + f" | {extra * 1e6:+.0f} us |")
+    return "\n".join(lines) + "\n"
+
+
 def write_outputs(results: BenchResults, out: Path) -> list[Path]:
     """The results file ``<device>.json`` and its three figures in ``out``."""
     import matplotlib
@@ -628,6 +643,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = run_suite(settings, log=lambda line: print(line, flush=True))
     for workload in results.workloads():
         print(f"\n{workload}\n{routine_table(results, workload)}")
+    print(f"\nOne training step, called three ways\n{step_table(results)}")
     for path in write_outputs(results, args.out):
         print(f"wrote {path}")
     return 0

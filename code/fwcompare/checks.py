@@ -34,8 +34,13 @@ def check_labels(labels: Any, num_classes: int) -> None:
                          f"got values from {low} to {high}")
 
 
-def check_finite_loss(loss: float, epoch: int, learning_rate: float | None = None) -> None:
-    """Raise ``NonFiniteLossError`` if an epoch's mean training ``loss`` is inf or NaN."""
+def check_finite_loss(loss: float, epoch: int, learning_rate: float | None = None,
+                      what: str = "mean loss") -> None:
+    """Raise ``NonFiniteLossError`` if an epoch's mean training ``loss`` is inf or NaN.
+
+    ``what`` names the loss in the message: ``fit`` also checks the validation loss, which is
+    NaN while the training losses were not when only the epoch's last update diverged.
+    """
     if not math.isfinite(loss):
         hint = f" (learning_rate={learning_rate!r}: try a smaller one)" if learning_rate is not None else ""
-        raise NonFiniteLossError(f"training diverged: the mean loss of epoch {epoch} is {loss}{hint}")
+        raise NonFiniteLossError(f"training diverged: the {what} of epoch {epoch} is {loss}{hint}")

@@ -10,7 +10,11 @@ minutes on a laptop CPU.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import numbers
 import os
+import types
+import typing
 from dataclasses import dataclass
 
 PROFILES = ("full", "smoke")
@@ -44,6 +48,61 @@ def _require(condition: bool, message: str) -> None:
         raise ValueError(message)
 
 
+@functools.cache
+def _field_types(cls: type) -> dict[str, object]:
+    # The annotations are strings (``from __future__ import annotations``): resolve them once.
+    hints = typing.get_type_hints(cls)
+    return {field.name: hints[field.name] for field in dataclasses.fields(cls)}
+
+
+def _matches(value: object, hint: object) -> bool:
+    """Whether ``value`` has the type ``hint`` names: ``int``, ``float``, ``str``, ``X | None``
+    or ``tuple[X, ...]``, the only kinds of annotation the configurations use.
+
+    ``bool`` is an ``int`` to Python but never a count or a seed here, so it is refused; an
+    ``int`` is accepted where a ``float`` is expected (``learning_rate=1``), as in the type system.
+    """
+    if hint is type(None):
+        return value is None
+    if hint is int:
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return any(_matches(value, arm) for arm in typing.get_args(hint))
+    if typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]  # tuple[X, ...]
+        return isinstance(value, tuple) and all(_matches(element, item) for element in value)
+    return isinstance(value, hint)
+
+
+def _describe(hint: object) -> str:
+    """``hint`` in words, for the error message: "an int", "an int or None", "a tuple of ints"."""
+    if hint is type(None):
+        return "None"
+    if hint is float:
+        return "a float (or an int)"
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return " or ".join(_describe(arm) for arm in typing.get_args(hint))
+    if typing.get_origin(hint) is tuple:
+        return f"a tuple of {typing.get_args(hint)[0].__name__}s"
+    name = hint.__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
+def _check_types(cfg) -> None:
+    """``TypeError`` naming the first field whose value is not of its annotated type.
+
+    Runs before the value checks, so that ``batch_size="64"`` is reported as a wrong type,
+    not as a failed comparison, and a wrong type never reaches the training code (where
+    ``epochs=2.0`` would fail inside ``range`` and ``hidden=[128]`` would not be hashable).
+    """
+    for name, hint in _field_types(type(cfg)).items():
+        value = getattr(cfg, name)
+        if not _matches(value, hint):
+            raise TypeError(f"{name}={value!r} must be {_describe(hint)}")
+
+
 @dataclass(frozen=True)
 class MLPConfig:
     """A multilayer perceptron trained to classify 28x28 images into 10 classes.
@@ -70,8 +129,8 @@ class MLPConfig:
     architecture = "mlp"
 
     def __post_init__(self) -> None:
-        _require(isinstance(self.hidden, tuple) and len(self.hidden) > 0
-                 and all(isinstance(h, int) and h > 0 for h in self.hidden),
+        _check_types(self)
+        _require(len(self.hidden) > 0 and all(h > 0 for h in self.hidden),
                  f"hidden={self.hidden!r} must be a non-empty tuple of positive ints, e.g. (128,)")
         _check_training_fields(self)
 
@@ -127,6 +186,7 @@ class CNNConfig:
     hidden = ()  # no hidden-width setting: the architecture is fixed
 
     def __post_init__(self) -> None:
+        _check_types(self)
         _check_training_fields(self)
         _require(0 < self.val_fraction < 1,
                  f"val_fraction={self.val_fraction!r} must be strictly between 0 and 1")
@@ -167,8 +227,9 @@ class PureMLPConfig:
     test_limit: int | None = None
 
     def __post_init__(self) -> None:
+        _check_types(self)
         _check_data_fields(self)
-        _require(len(self.sizes) >= 2 and all(isinstance(s, int) and s > 0 for s in self.sizes),
+        _require(len(self.sizes) >= 2 and all(s > 0 for s in self.sizes),
                  f"sizes={self.sizes!r} must be >= 2 positive ints, e.g. (784, 512, 512, 10)")
         _require(self.step_size > 0, f"step_size={self.step_size!r} must be > 0")
         _require(self.init_scale > 0, f"init_scale={self.init_scale!r} must be > 0")

@@ -6,7 +6,7 @@ import os
 import platform
 import shutil
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -67,7 +67,7 @@ def git_commit(repository: str | os.PathLike) -> str:
 def build_date() -> str:
     """Now in UTC, or ``$SOURCE_DATE_EPOCH`` when set (reproducible builds), as ``YYYY-MM-DD HH:MM UTC``."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    moment = datetime.fromtimestamp(int(epoch), timezone.utc) if epoch else datetime.now(timezone.utc)
+    moment = datetime.fromtimestamp(int(epoch), UTC) if epoch else datetime.now(UTC)
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 

@@ -1,45 +1,34 @@
-"""Saving and restoring JAX parameters with Flax's msgpack serialisation (no pickle)."""
+"""Saving and restoring Flax Linen parameters as an Orbax checkpoint folder (no pickle).
+
+A Linen module holds no weights, so what is saved is the parameter tree of a ``LinenModel``,
+a ``TrainState`` or a bare tree, and restoring gives back a new one of the same kind: nothing
+is changed in place.
+"""
 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
-from flax import serialization
+from fwcompare.checks import CheckpointError
+from fwcompare.jax_common.checkpoint import restore_tree, save_tree
+from fwcompare.linen_impl.models import _params_of, _with_params
+
+__all__ = ["CheckpointError", "load", "save"]
 
 
-def save(path: str | os.PathLike, params) -> Path:
-    """Write the parameter tree to ``path`` atomically (a complete file or none at all)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
-        handle.write(serialization.to_bytes(params))
-    os.replace(handle.name, path)
-    return path
+def save(path: str | os.PathLike, model) -> Path:
+    """Write the parameters of ``model`` (a ``LinenModel``, ``TrainState`` or parameter tree)
+    to the checkpoint folder ``path``, replacing any checkpoint there; returns ``path``."""
+    return save_tree(path, _params_of(model))
 
 
-def load(path: str | os.PathLike, template):
-    """Parameters saved by ``save``, restored into the structure of ``template``.
+def load(path: str | os.PathLike, model):
+    """``model`` (a ``LinenModel``, ``TrainState`` or parameter tree) with the parameters saved
+    at ``path``: a new object of the same kind; ``model`` itself is left as it was.
 
-    msgpack stores arrays and nested dicts, not Python objects, so restoring needs a tree of
-    the right shape (e.g. freshly initialised parameters); a mismatch is an error, not a guess.
+    Orbax stores arrays and nested dicts, not Python objects, so restoring needs a tree of the
+    right structure, here ``model``'s own parameters; a checkpoint that does not fit them, or
+    that is not a readable Orbax checkpoint, is a ``CheckpointError`` naming the folder.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        restored = serialization.from_bytes(template, path.read_bytes())
-    except (ValueError, KeyError) as error:
-        raise ValueError(f"checkpoint {path} does not fit this parameter tree: {error}") from error
-    _check_shapes(path, template, restored)
-    return restored
-
-
-def _check_shapes(path: Path, template, restored) -> None:
-    import jax
-
-    expected = jax.tree_util.tree_map(lambda leaf: leaf.shape, template)
-    found = jax.tree_util.tree_map(lambda leaf: leaf.shape, restored)
-    if expected != found:
-        raise ValueError(f"checkpoint {path} has shapes {found}, this parameter tree needs {expected}")
+    return _with_params(model, restore_tree(path, _params_of(model)))

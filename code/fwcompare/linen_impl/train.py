@@ -13,12 +13,13 @@ import optax
 from flax.training.train_state import TrainState
 
 from fwcompare import datasets
+from fwcompare.checks import check_finite_loss, check_labels
 from fwcompare.config import Config
 from fwcompare.history import History
 from fwcompare.jax_common.data import iterate_batches
 from fwcompare.jax_common.losses import cross_entropy, optax_transform
 from fwcompare.linen_impl.evaluate import evaluate
-from fwcompare.linen_impl.models import model_for
+from fwcompare.linen_impl.models import NUM_CLASSES, model_for
 from fwcompare.progress import bar as progress_bar
 from fwcompare.timing import sync
 
@@ -86,14 +87,19 @@ def train(config: Config, x: jax.Array, y: jax.Array, state: TrainState | None =
     """Train for ``config.epochs`` on device arrays ``x``, ``y`` in the shared batch order.
 
     Returns the final state and the per-step losses, shape ``(epochs, steps_per_epoch)``.
+    Labels outside ``[0, 10)`` are rejected before any step (``ValueError``): JAX would train
+    on them silently, ``one_hot`` of an out-of-range label being a row of zeros. An epoch whose
+    mean loss is inf or NaN raises ``NonFiniteLossError``.
     """
+    check_labels(y, NUM_CLASSES)
     state = create_train_state(config) if state is None else state
     losses = []
     for epoch in range(config.epochs):
         order = datasets.batch_order(len(x), config.batch_size, config.seed, epoch)
         state, epoch_losses = train_epoch(state, x, y, order)
+        # Steps are dispatched asynchronously; reading the mean waits for them, once per epoch.
+        check_finite_loss(float(epoch_losses.mean()), epoch, config.learning_rate)
         losses.append(epoch_losses)
-    # Steps were dispatched asynchronously; converting to NumPy waits for them once, at the end.
     return state, np.asarray(jnp.stack(losses))
 
 
@@ -102,21 +108,26 @@ def fit(config: Config, train_data: tuple[jax.Array, jax.Array], val_data: tuple
     """Train, evaluate on the validation set after every epoch, and return the best state.
 
     Parameters are immutable arrays, so keeping the best epoch's is just keeping a reference:
-    later updates create new arrays and cannot change it.
+    later updates create new arrays and cannot change it. Bad labels (training or validation)
+    are rejected before any step; a diverging epoch raises ``NonFiniteLossError``.
     """
     x, y = train_data
+    check_labels(y, NUM_CLASSES)
+    check_labels(val_data[1], NUM_CLASSES)
     state = create_train_state(config) if state is None else state
     records, best_state, best_loss = [], state, float("inf")
     epochs = range(config.epochs)
     if progress:  # a text bar, one step per epoch (fwcompare.progress)
-        epochs = progress_bar(epochs, desc="JAX epochs")
+        epochs = progress_bar(epochs, desc="Linen epochs")
     for epoch in epochs:
         start = time.perf_counter()
         order = datasets.batch_order(len(x), config.batch_size, config.seed, epoch)
         state, losses = train_epoch(state, x, y, order)
         train_loss = float(sync(losses).mean())
         seconds = time.perf_counter() - start
+        check_finite_loss(train_loss, epoch, config.learning_rate)
         metrics = evaluate(state, *val_data)
+        check_finite_loss(metrics["loss"], epoch, config.learning_rate, what="validation loss")
         records.append((train_loss, metrics["loss"], metrics["accuracy"], seconds))
         if metrics["loss"] < best_loss:
             best_loss, best_state = metrics["loss"], state

@@ -164,6 +164,7 @@ def fit(config: Config, train_data: tuple[jax.Array, jax.Array], val_data: tuple
     """
     x, y = train_data
     check_labels(y, NUM_CLASSES)
+    check_labels(val_data[1], NUM_CLASSES)
     model = model_for(config) if model is None else model
     optimizer = make_optimizer(config, model)
     records, best_state, best_loss = [], None, float("inf")
@@ -177,6 +178,7 @@ def fit(config: Config, train_data: tuple[jax.Array, jax.Array], val_data: tuple
         seconds = time.perf_counter() - start
         check_finite_loss(train_loss, epoch, config.learning_rate)
         metrics = evaluate(model, *val_data)
+        check_finite_loss(metrics["loss"], epoch, config.learning_rate, what="validation loss")
         records.append((train_loss, metrics["loss"], metrics["accuracy"], seconds))
         if metrics["loss"] < best_loss:
             best_loss, best_state = metrics["loss"], jax.tree.map(jnp.copy, nnx.state(model))

@@ -11,13 +11,14 @@ import torch
 from torch import nn
 
 from fwcompare import datasets
+from fwcompare.checks import check_finite_loss, check_labels
 from fwcompare.config import Config
 from fwcompare.history import History
 from fwcompare.progress import bar as progress_bar
 from fwcompare.timing import sync
 from fwcompare.torch_impl.data import iterate_batches
 from fwcompare.torch_impl.evaluate import evaluate
-from fwcompare.torch_impl.models import model_for
+from fwcompare.torch_impl.models import NUM_CLASSES, model_for
 
 __all__ = ["compiled_train_step", "cross_entropy", "fit", "make_optimizer", "train", "train_epoch",
            "train_step"]
@@ -89,13 +90,19 @@ def train(config: Config, x: torch.Tensor, y: torch.Tensor, model: nn.Module | N
     """Train for ``config.epochs`` on device tensors ``x``, ``y`` in the shared batch order.
 
     Returns the trained model and the per-step losses, shape ``(epochs, steps_per_epoch)``.
+    Labels outside ``[0, 10)`` are rejected before any step (``ValueError``); an epoch whose
+    mean loss is inf or NaN raises ``NonFiniteLossError`` instead of returning useless weights.
     """
+    check_labels(y, NUM_CLASSES)
     model = model_for(config).to(x.device) if model is None else model
     optimizer = make_optimizer(config, model)
-    losses = [train_epoch(model, optimizer, x, y,
-                          datasets.batch_order(len(x), config.batch_size, config.seed, epoch))
-              for epoch in range(config.epochs)]
-    # Losses stay on the device during training; one transfer at the end.
+    losses = []
+    for epoch in range(config.epochs):
+        order = datasets.batch_order(len(x), config.batch_size, config.seed, epoch)
+        epoch_losses = train_epoch(model, optimizer, x, y, order)
+        # One wait for the device per epoch: the steps within it stay asynchronous.
+        check_finite_loss(epoch_losses.mean().item(), epoch, config.learning_rate)
+        losses.append(epoch_losses)
     return model, torch.stack(losses).cpu().numpy()
 
 
@@ -105,9 +112,13 @@ def fit(config: Config, train_data: tuple[torch.Tensor, torch.Tensor],
     """Train, evaluate on the validation set after every epoch, and return the best model.
 
     The model is updated in place, so the best epoch's weights must be *copied* when they are
-    seen (``copy.deepcopy`` of the state dict); they are loaded back at the end.
+    seen (``copy.deepcopy`` of the state dict); they are loaded back at the end. Bad labels
+    (training or validation) are rejected before any step; a diverging epoch raises
+    ``NonFiniteLossError``.
     """
     x, y = train_data
+    check_labels(y, NUM_CLASSES)
+    check_labels(val_data[1], NUM_CLASSES)
     model = model_for(config).to(x.device) if model is None else model
     optimizer = make_optimizer(config, model)
     records, best_state, best_loss = [], None, float("inf")
@@ -119,7 +130,9 @@ def fit(config: Config, train_data: tuple[torch.Tensor, torch.Tensor],
         order = datasets.batch_order(len(x), config.batch_size, config.seed, epoch)
         train_loss = sync(train_epoch(model, optimizer, x, y, order)).mean().item()
         seconds = time.perf_counter() - start
+        check_finite_loss(train_loss, epoch, config.learning_rate)
         metrics = evaluate(model, *val_data)
+        check_finite_loss(metrics["loss"], epoch, config.learning_rate, what="validation loss")
         records.append((train_loss, metrics["loss"], metrics["accuracy"], seconds))
         if metrics["loss"] < best_loss:
             best_loss, best_state = metrics["loss"], copy.deepcopy(model.state_dict())
