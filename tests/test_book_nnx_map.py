@@ -15,6 +15,11 @@ SOURCE = REPO / f"{CHAPTER}.md"
 pytestmark = [pytest.mark.book, pytest.mark.timeout(1800)]
 
 
+def tight(text: str) -> str:
+    """Page text without the space that tag boundaries leave before punctuation ("0.0e+00 ,")."""
+    return re.sub(r" ([,.;:)])", r"\1", text)
+
+
 def test_page_has_no_traceback_or_warning(page, text):
     assert not has_traceback(page.read_text())
     assert "Warning" not in text
@@ -118,3 +123,17 @@ def test_step_overhead_table_and_verdict(glued, text):
     else:
         assert "about the same time" in verdict
     assert f"Over {int(number(glued, 'overhead_steps'))} calls," in text
+
+
+def test_checkpoints_restore_the_same_logits_in_place_or_anew(glued, text):
+    source = SOURCE.read_text()
+    for backend in ("torch_impl", "nnx_impl", "linen_impl"):
+        for name in ("save", "load"):
+            assert f"{backend}/checkpoint.py\n:pyobject: {name}\n" in source, (backend, name)
+    for name in ("torch", "nnx", "linen"):
+        assert number(glued, f"ckpt_{name}_max_diff") == 0, name
+    assert (f"(largest differences {number(glued, 'ckpt_torch_max_diff'):.1e}, "
+            f"{number(glued, 'ckpt_nnx_max_diff'):.1e} and") in tight(text)
+    # PyTorch and NNX load into the model they are given; Linen returns a new one.
+    assert "loaded in place: True True False" in text
+    assert "SHA256SUMS" in text and number(glued, "ckpt_nnx_files") >= 3
