@@ -99,12 +99,23 @@ def test_initialisation_contrasts_hold(glued, text):
     assert "PyTorch counts 1,333,770 parameters, NNX 1,333,770 and Linen 1,333,770" in text
 
 
-def test_every_data_parallel_method_matches_one_device(glued, text):
+def test_every_data_parallel_method_matches_one_device(glued, glued_markdown, text):
     assert number(glued, "n_devices") == 4, "the page simulates four CPU devices"
+    switched = number(glued, "nnx_relu_switched")
     for name in DATA_PARALLEL:
         value = number(glued, name)
-        assert value < 1e-5, name
+        # NNX starts from its own weights; more than rounding only where a ReLU input switched sides.
+        assert value < (1e-3 if name == "dp_nnx" and switched else 1e-5), name
         assert f"{value:.1e}" in text, name
+    # Linen from NNX's starting weights behaves like NNX: the difference is the weights', not the API's.
+    same_start = number(glued, "dp_linen_same_start")
+    assert same_start == pytest.approx(number(glued, "dp_nnx"), rel=1e-3, abs=1e-8)
+    note = glued_markdown["nnx_dp_note"]
+    assert note.startswith("Before step") if switched else note.startswith("No ReLU input changed sides")
+    assert f"{same_start:.1e}" in note and note in text
+    summary = glued_markdown["dp_summary"]
+    assert summary.startswith("Every difference but NNX's" if switched else "Every difference is below 1e-05")
+    assert summary in text
     assert number(glued, "hlo_allreduce_ops") >= 1
     assert f"NNX: jit + NamedSharding no all-reduce, inserted by XLA {number(glued, 'dp_nnx'):.1e}" in text
     assert glued["nnx_dp_spec"] in ("`P()`", "`PartitionSpec()`")  # the NNX weights stay replicated
