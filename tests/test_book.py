@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from book_helpers import REPO, build, figures, glued_values, page_text, toc_pages
-from fwcompare import slides, sphinxext
+from fwcompare import contract, slides, sphinxext
 
 CHAPTER = "book/beyond/how-this-book-is-built"
 
@@ -44,7 +44,8 @@ def configured_decks() -> dict[str, str]:
 
 def test_slide_decks_are_built_with_their_figures(smoke_build):
     """Each configured deck exists, has several slides, shows every image its chapter shows
-    (resolvable from the deck's folder), and links back to the chapter, which links to it."""
+    outside hidden cells (resolvable from the deck's folder), and links back to the chapter,
+    which links to it."""
     assert configured_decks(), "no slide decks configured"
     for docname, deck in configured_decks().items():
         path = smoke_build / "html" / "slides" / f"{deck}.html"
@@ -52,13 +53,14 @@ def test_slide_decks_are_built_with_their_figures(smoke_build):
         assert markup.count("<section") >= 4, f"{path} has too few slides"
         chapter = (smoke_build / "html" / f"{docname}.html").read_text()
         article = chapter[chapter.index("<article"):chapter.index("</article>")]
+        article = re.sub(r"<details\b.*?</details>", "", article, flags=re.S)  # never in a deck
         chapter_images = [src.rsplit("/", 1)[-1] for src in re.findall(IMAGE_SOURCE, article)]
         deck_images = re.findall(IMAGE_SOURCE, markup)
         assert sorted(src.rsplit("/", 1)[-1] for src in deck_images) == sorted(chapter_images), path
         for source in deck_images:
             assert (path.parent / source).resolve().is_file(), f"{path}: broken image {source}"
         assert f'href="../{docname}.html"' in markup  # the way back to the chapter
-        vendored = (path.parent / "../_static/reveal/reveal.js").resolve()
+        vendored = (path.parent / "../_static/reveal/dist/reveal.js").resolve()
         assert vendored.is_file() or slides.REVEAL_CDN in markup
         assert f"slides/{deck}.html" in chapter, f"{docname} does not link to its deck"
     assert any("<img" in (smoke_build / "html" / "slides" / f"{deck}.html").read_text()
@@ -74,7 +76,7 @@ def test_chapter_shows_its_loss_figure(smoke_build):
     page = smoke_build / "html" / f"{CHAPTER}.html"
     figure = re.search(r'<figure[^>]*id="fig-build-loss-curves".*?</figure>', page.read_text(), flags=re.S)
     assert figure, "the loss-curve figure is missing"
-    assert "Training loss per step" in figure.group(0)
+    assert "Training loss per step for the three backends" in figure.group(0)
     [(alt, image)] = [(alt, image) for alt, image in figures(page) if "Training loss" in alt]
     assert image.suffix == ".png" and image.stat().st_size > 10_000, image
 
@@ -82,17 +84,39 @@ def test_chapter_shows_its_loss_figure(smoke_build):
 def test_chapter_prose_holds_the_glued_numbers(smoke_build):
     glued = glued_values(smoke_build, CHAPTER)
     text = page_text(smoke_build / "html" / f"{CHAPTER}.html")
-    torch_accuracy = float(glued["torch_test_accuracy"])
-    jax_accuracy = float(glued["jax_test_accuracy"])
-    assert 0.0 < torch_accuracy <= 1.0 and 0.0 < jax_accuracy <= 1.0
-    row = re.search(r"test accuracy (\d+\.\d\d)% (\d+\.\d\d)%", text)
-    assert row, "the results table has no test-accuracy row"
-    assert row.groups() == (f"{100 * torch_accuracy:.2f}", f"{100 * jax_accuracy:.2f}")
-    assert f"PyTorch reaches {100 * torch_accuracy:.2f}% and JAX {100 * jax_accuracy:.2f}%" in text
-    assert float(glued["parity_max_diff"]) < 1e-5
-    assert f"{float(glued['parity_max_diff']):.1e}" in text
-    assert "101,770 parameters" in text
+    # "jax" names the Linen run, as it did when Linen was the only JAX backend.
+    accuracy = {name: float(glued[f"{name}_test_accuracy"]) for name in ("torch", "nnx", "jax")}
+    assert all(0.0 < value <= 1.0 for value in accuracy.values()), accuracy
+    shown = {name: f"{100 * value:.2f}%" for name, value in accuracy.items()}
+    # The table's columns: PyTorch | Flax NNX | Flax Linen, for every row.
+    assert f"test accuracy {shown['torch']} {shown['nnx']} {shown['jax']}" in text
+    for row, key in [("test loss", "test_loss"), ("loss of the first batch", "first_loss"),
+                     ("mean loss over the last epoch", "last_epoch_loss")]:
+        values = " ".join(f"{float(glued[f'{name}_{key}']):.3f}" for name in ("torch", "nnx", "jax"))
+        assert f"{row} {values}" in text, row
+    tight = re.sub(r" ([,.;:)])", r"\1", text)  # "33.80% ," -> "33.80%,": a tag's edge, not prose
+    assert (f"PyTorch reaches {shown['torch']}, Flax NNX {shown['nnx']} and "
+            f"Flax Linen {shown['jax']}") in tight
+    assert f"NNX and Linen {float(glued['nnx_linen_gap_points']):.1f}" in text
+    for name in ("parity_max_diff", "parity_nnx_max_diff"):
+        assert float(glued[name]) < 1e-5, name
+        assert f"{float(glued[name]):.1e}" in text, name
+    assert "All three networks have 101,770 parameters" in text
+    assert int(glued["n_params_nnx"]) == int(glued["n_params"]) == 101_770
     assert "PyTorch device" in text and "jaxlib" in text  # the environment table
+
+
+def test_chapter_shows_the_contract_of_the_three_backends(smoke_build):
+    glued = glued_values(smoke_build, CHAPTER)
+    text = page_text(smoke_build / "html" / f"{CHAPTER}.html")
+    assert int(glued["contract_names"]) == len(contract.ENTRIES)
+    assert int(glued["contract_one_sided"]) == sum(entry.one_sided for entry in contract.ENTRIES) > 0
+    assert f"Of the {len(contract.ENTRIES)} names in the contract" in text
+    # The printed train_step line of each backend, read from the contract itself.
+    for backend in contract.BACKENDS:
+        entry = contract.lookup("train", "train_step")
+        line = f"{backend} train_step({', '.join(entry.params_for(backend))}) -> {entry.returns[backend]}"
+        assert line in text, line
 
 
 # --- strictness and the cache, on small books written here ---------------------------------

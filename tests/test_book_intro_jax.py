@@ -3,6 +3,9 @@ numbers its cells glued, formatted as the prose formats them."""
 
 from __future__ import annotations
 
+import ast
+import re
+
 import pytest
 
 from book_helpers import figures, has_traceback, number, page_text
@@ -86,3 +89,50 @@ def test_loss_figure_is_shown_with_alt_text(page):
     [(alt, image)] = figures(page)
     assert "logit" in alt and len(alt) > 80
     assert image.suffix == ".png" and image.stat().st_size > 10_000
+
+
+def test_every_step_is_shown_for_pytorch_nnx_and_linen(page, text):
+    markup = page.read_text()
+    labels = re.findall(r'<label[^>]*class="sd-tab-label"[^>]*>\s*([^<]*?)\s*<', markup)
+    assert labels == ["PyTorch", "Flax NNX", "Flax Linen"] * 9
+    # The hand-written functions are plain JAX, shown in both Flax tabs and said to be shared.
+    assert text.count("Plain JAX from fwcompare/jax_common/tiny.py , shared by both Flax APIs") == 5
+    # The three Net modules (code is tokenised into spans: compare without whitespace).
+    code = re.sub(r"\s+", "", text)
+    assert "self.hidden=nn.Linear(in_features,hidden)" in code  # PyTorch
+    assert "self.hidden=nnx.Linear(in_features,hidden,rngs=rngs)" in code  # NNX
+    assert "x=nn.relu(nn.Dense(self.hidden)(x))" in code  # Linen
+
+
+def test_nnx_net_is_built_eagerly_and_matches_linen_and_pytorch(glued, text):
+    # Its parameter tree: the same shapes as Linen's, under the module's attribute names.
+    nnx_shapes, linen_shapes = (ast.literal_eval(glued[name].strip("`"))
+                                for name in ("nnx_param_shapes", "linen_param_shapes"))
+    assert nnx_shapes == {"hidden": {"bias": (4,), "kernel": (2, 4)}, "out": {"bias": (1,), "kernel": (4, 1)}}
+    assert list(nnx_shapes.values()) == [linen_shapes["Dense_0"], linen_shapes["Dense_1"]]
+    assert glued["nnx_linen_same_shapes"] == "True"
+    assert glued["nnx_param_count"] == glued["linen_param_count"] == "17"
+    assert (f"Both hold 17 numbers (Linen: 17 ), in layers of the same shapes ( True ): "
+            f"NNX’s {nnx_shapes}") in text
+    # The printed tree of the module's nnx.Params (code and outputs compared without whitespace).
+    tree = "State({'hidden':{'bias':Param(value=(4,)),'kernel':Param(value=(2,4))}"
+    assert tree in re.sub(r"\s+", "", text)
+    assert glued["nnx_example_shapes"] == "`(3, 1)`, `(1, 1)`, `(1,)`"
+    assert "the built module takes all three inputs, returning (3, 1) , (1, 1) , (1,)" in text
+    # Its own initial values, then Linen's weights copied in: the same outputs as Linen and PyTorch.
+    assert number(glued, "nnx_init_vs_linen") > 0.01
+    assert f"its kernels differ from Linen’s by up to {number(glued, 'nnx_init_vs_linen'):.2f}" in text
+    for name in ("nnx_vmap_vs_batch", "nnx_vs_linen_net", "nnx_vs_torch_net"):
+        assert number(glued, name) < 1e-6, name
+    assert f"and so do NNX’s (to {number(glued, 'nnx_vmap_vs_batch'):.1e} )" in text
+    assert (f"the NNX module gives Linen’s probabilities to {number(glued, 'nnx_vs_linen_net'):.1e} and "
+            f"PyTorch’s to {number(glued, 'nnx_vs_torch_net'):.1e}") in text
+    assert f"Linen’s outputs to {number(glued, 'nnx_vs_linen_net'):.1e}" in text  # the closing table
+
+
+def test_nnx_and_linen_keys_and_devices_are_checked(glued, text):
+    for name in ("nnx_param_on_device", "nnx_state_moved", "linen_params_on_device",
+                 "rngs_draws_are_fold_in", "nnx_same_seed_same_weights", "linen_same_key_same_params"):
+        assert glued[name] == "True", name
+    assert f"the n -th is fold_in(key(0), n) ( {glued['rngs_draws_are_fold_in']} )" in text
+    assert f"the same seed rebuilds the same weights ( {glued['nnx_same_seed_same_weights']} )" in text

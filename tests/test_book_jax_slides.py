@@ -118,3 +118,33 @@ def test_random_numbers_and_versions(glued, text):
     jax_version = string(glued, "jax_version")
     assert jax_version != "0.3.24" and f"This page was built with JAX {jax_version}" in text
     assert f"use Flax {string(glued, 'flax_version')} and Optax {string(glued, 'optax_version')}" in text
+
+
+def test_the_network_in_pytorch_nnx_and_linen(page, glued, text):
+    # The slides' network and its update, as a module and a training step in three tabs each.
+    labels = re.findall(r'<label[^>]*class="sd-tab-label"[^>]*>\s*([^<]*?)\s*<', page.read_text())
+    assert labels == ["PyTorch", "Flax NNX", "Flax Linen"] * 2
+    code = re.sub(r"\s+", "", text)  # code is tokenised into spans: compare without whitespace
+    assert "self.layers=nnx.List([nnx.Linear(fan_in,fan_out,rngs=rngs" in code  # NNX's MLP
+    assert "optimizer.update(model,grads)" in code and "state.apply_gradients(grads=grads)" in code
+    assert "optimizer.step()" in code
+    # The slides' trained weights in each framework's MLP: the pure-JAX network's accuracy.
+    final = number(glued, "final_test_accuracy")
+    accuracies = [number(glued, f"{key}_mlp_test_accuracy") for key in ("torch", "nnx", "linen")]
+    assert accuracies == [final] * 3 and glued["frameworks_match_slides_accuracy"] == "True"
+    torch_acc, nnx_acc, linen_acc = accuracies
+    assert (f"reach test accuracies of {torch_acc:.4f} , {nnx_acc:.4f} and {linen_acc:.4f} , the "
+            f"pure-JAX network’s {final:.4f} each ( True )") in text
+    losses = [number(glued, f"{key}_mlp_test_loss") for key in ("torch", "nnx", "linen")]
+    assert max(losses) - min(losses) < 1e-4
+    # One step of each framework's optimiser equals the slides' sgd_step (lr = step size / 10).
+    assert number(glued, "mlp_learning_rate") == pytest.approx(0.001)
+    steps = {key: number(glued, f"{key}_step_vs_slides") for key in ("torch", "nnx", "linen")}
+    assert max(steps.values()) < 1e-6 < number(glued, "step_largest_change") / 100
+    assert number(glued, "nnx_step_vs_linen") < 1e-7
+    assert (f"is {steps['torch']:.1e} for PyTorch, {steps['nnx']:.1e} for Flax NNX and "
+            f"{steps['linen']:.1e} for Flax Linen") in text
+    assert (f"one SGD step in PyTorch, Flax NNX, Flax Linen not shown the slides’ step to "
+            f"{steps['torch']:.1e} , {steps['nnx']:.1e} , {steps['linen']:.1e}") in text
+    assert (f"the trained network in PyTorch, Flax NNX, Flax Linen not shown test accuracy "
+            f"{torch_acc:.4f} , {nnx_acc:.4f} , {linen_acc:.4f}") in text

@@ -78,7 +78,8 @@ def test_the_57_59_and_79_68_pair(smoke_build, table):
     flax_row = table["Flax test accuracy"]
     assert torch_row[1] == "57.59 %" and flax_row[1].startswith("79.68 %")
     assert torch_row[2] == f"{float(glued['posted_PyTorch']):.2%}"
-    assert flax_row[2] == f"{float(glued['posted_JAX']):.2%}"
+    assert flax_row[2] == (f"{float(glued['posted_JAX']):.2%} Linen · "
+                           f"{float(glued['posted_NNX']):.2%} NNX")
 
 
 def test_slides_epoch_rows_follow_the_epochs_this_build_ran(smoke_build, table):

@@ -292,3 +292,128 @@ def test_the_browser_check_catches_a_broken_page(tmp_path, browser):
     assert images == [{"src": "missing.png", "loaded": False}]
     assert any(problem.startswith("HTTP 404") and "missing.png" in problem for problem in problems), problems
     assert any("undefinedFunction" in problem for problem in problems), problems
+
+
+# --- the slide decks, presented slide by slide ------------------------------------------------
+
+def decks(site) -> list[Path]:
+    found = sorted((site / "slides").glob("*.html"))
+    assert found, f"no slide decks in {site / 'slides'}"
+    return found
+
+
+# What a presenter would trip on, measured on the slide reveal.js shows now.
+CURRENT_SLIDE = """() => {
+    const slide = Reveal.getCurrentSlide();
+    const height = Reveal.getConfig().height;
+    const code = Array.from(slide.querySelectorAll("pre"));
+    const heading = slide.querySelector("h1, h2, h3");
+    return {
+        title: heading ? heading.textContent.trim() : "",
+        height: slide.scrollHeight, limit: height,
+        sideways: Array.from(slide.querySelectorAll("pre, table"))
+            .filter(block => block.scrollWidth > block.clientWidth + 1).length,
+        smallest: code.length
+            ? Math.min(...code.map(pre => parseFloat(getComputedStyle(pre).fontSize))) : null,
+        scaledCode: slide.querySelectorAll(".fw-scaled pre, pre.fw-scaled").length,
+        prose: slide.dataset.fwProse === "true",
+        notes: (Reveal.getSlideNotes(slide) || "").trim().length,
+        index: Reveal.getSlidePastCount(),
+    };
+}"""
+
+# Every code block of a deck (not outputs) carries Pygments tokens in at least two colours.
+HIGHLIGHTED = """() => Array.from(document.querySelectorAll(".slides div[class*='highlight-'] pre"))
+    .filter(pre => !pre.closest(".cell_output") && !pre.closest(".highlight-myst-ansi")
+                   && !pre.closest(".highlight-text") && pre.textContent.trim())
+    .map(pre => {
+        const colours = new Set(Array.from(pre.querySelectorAll("span[class]"))
+            .map(span => getComputedStyle(span).color));
+        colours.add(getComputedStyle(pre).color);
+        return {text: pre.textContent.slice(0, 40), colours: colours.size,
+                background: getComputedStyle(pre.closest(".highlight")).backgroundColor};
+    })"""
+
+
+def open_deck(context, url: str):
+    tab, problems = open_page(context, url)
+    tab.wait_for_function("window.FWSlides && FWSlides.ready && Reveal.isReady()")
+    return tab, problems
+
+
+def test_every_deck_slide_fits_and_the_arrow_keys_reach_it(site, server, browser, screenshots):
+    """Both decks, presented at 1280 x 720 one slide after another with the right arrow key:
+    every slide within the deck's height, nothing scrolling sideways, code at 16 px or more,
+    speaker notes on every slide whose section has prose, no toggle anywhere."""
+    context = browser.new_context(viewport={"width": 1280, "height": 720}, color_scheme="light")
+    context.set_default_timeout(TIMEOUT_MS)
+    report = []
+    try:
+        for deck in decks(site):
+            tab, problems = open_deck(context, server + f"slides/{deck.name}?transition=none")
+            ratio = tab.evaluate("Reveal.getConfig().width / Reveal.getConfig().height")
+            assert ratio == pytest.approx(16 / 9), f"{deck.name}: slides are not 16:9"
+            assert tab.locator("details, summary, button.toggle-button, .toggle-details").count() == 0
+            total = tab.evaluate("Reveal.getTotalSlides()")
+            assert total >= 10, f"{deck.name}: only {total} slides"
+            tab.locator("body").click(position={"x": 640, "y": 360})  # keyboard focus on the deck
+            tab.keyboard.press("Home")
+            with_notes = 0
+            for number in range(total):
+                slide = tab.evaluate(CURRENT_SLIDE)
+                where = f"{deck.stem} slide {number + 1} ({slide['title']!r})"
+                if slide["index"] != number:
+                    report.append(f"{where}: the arrow key went to slide {slide['index'] + 1}")
+                if slide["height"] > slide["limit"]:
+                    report.append(f"{where}: {slide['height']} px tall, the slide is {slide['limit']}")
+                if slide["sideways"]:
+                    report.append(f"{where}: {slide['sideways']} blocks scroll sideways")
+                if slide["smallest"] is not None and slide["smallest"] < 16:
+                    report.append(f"{where}: code at {slide['smallest']} px")
+                if slide["scaledCode"]:
+                    report.append(f"{where}: code scaled down")
+                if slide["prose"] and not slide["notes"]:
+                    report.append(f"{where}: its section has prose but the slide has no speaker notes")
+                with_notes += slide["notes"] > 0
+                if number % 8 == 0:
+                    tab.screenshot(path=screenshots / f"deck__{deck.stem}__{number + 1:03d}.png")
+                tab.keyboard.press("ArrowRight")
+            assert tab.evaluate("Reveal.isLastSlide()"), f"{deck.name}: the arrow keys did not reach the end"
+            assert with_notes >= total // 4, f"{deck.name}: notes on only {with_notes} of {total} slides"
+            report += [f"{deck.name}: {problem}" for problem in problems]
+            tab.close()
+    finally:
+        context.close()
+    assert not report, f"{len(report)} problems presenting the decks:\n" + "\n".join(report)
+
+
+def test_deck_code_is_highlighted_in_light_and_dark(site, server, context, screenshots):
+    for deck in decks(site):
+        tab, problems = open_deck(context, server + f"slides/{deck.name}?transition=none")
+        light = tab.evaluate(HIGHLIGHTED)
+        assert light, f"{deck.name}: no code blocks"
+        plain = [block["text"] for block in light if block["colours"] < 2]
+        assert not plain, f"{deck.name}: code without highlighting: {plain}"
+        tab.keyboard.press("d")  # the deck's light / dark switch
+        assert tab.evaluate("document.documentElement.dataset.theme") == "dark"
+        dark = tab.evaluate(HIGHLIGHTED)
+        assert all(block["colours"] >= 2 for block in dark)
+        assert {block["background"] for block in dark} != {block["background"] for block in light}
+        assert tab.evaluate(BACKGROUND) != "rgb(255, 255, 255)"
+        tab.screenshot(path=screenshots / f"deck__{deck.stem}.dark.png")
+        tab.close()
+        assert not problems, problems
+
+
+def test_deck_pdfs_have_one_16_9_page_per_slide(site, server, context, browser, tmp_path):
+    """reveal.js's print view, printed by Chromium as `make decks-pdf` does (into a temporary
+    folder here): as many pages as the deck has slides, every page 16:9."""
+    for deck in decks(site):
+        tab, problems = open_deck(context, server + f"slides/{deck.name}")
+        total = tab.evaluate("Reveal.getTotalSlides()")
+        tab.close()
+        assert not problems, problems
+        (pdf,) = slides.print_pdfs([deck], out_dir=tmp_path, browser=browser)
+        pages = slides.pdf_pages(pdf)
+        assert len(pages) == total, f"{pdf.name}: {len(pages)} pages for {total} slides"
+        assert all(width / height == pytest.approx(16 / 9, rel=1e-3) for width, height in pages), set(pages)

@@ -59,7 +59,8 @@ CLAIMS = (
     # 000: the 784-128-10 MLP on Fashion-MNIST, SGD 0.001 momentum 0.9, two epochs.
     Claim("000", "PyTorch test accuracy, test set normalised to [−1, 1] as in the post", "57.59 %",
           "{posted_PyTorch:.2%}"),
-    Claim("000", "Flax test accuracy", "79.68 % (printed as 0.79677546)", "{posted_JAX:.2%}"),
+    Claim("000", "Flax test accuracy", "79.68 % (printed as 0.79677546)",
+          "{posted_JAX:.2%} Linen · {posted_NNX:.2%} NNX"),
     Claim("000", "the same PyTorch model, test set prepared like its training set", "not measured",
           "{torch_unit:.2%}"),
     # 001: the JAX slides.
@@ -75,11 +76,12 @@ CLAIMS = (
     # 003: the CNN on MNIST; the post reports speed only as a bar chart against TensorFlow.
     Claim("003", "which framework trains the CNN faster", "JAX (faster than TensorFlow and PyTorch; "
           "no number given)", "{faster_name} ({speedup:.2f}× per steady epoch)"),
-    Claim("003", "CNN epoch time, JAX (steady state, median)", "no number given", "{jax_epoch_s:.1f} s"),
+    Claim("003", "CNN epoch time, JAX (steady state, median)", "no number given",
+          "{jax_epoch_s:.1f} s Linen · {nnx_epoch_s:.1f} s NNX"),
     Claim("003", "CNN epoch time, PyTorch (steady state, median)", "no number given",
           "{torch_epoch_s:.1f} s"),
-    Claim("003", "CNN test accuracy, JAX · PyTorch", "no number given",
-          "{jax_test_accuracy:.2%} · {torch_test_accuracy:.2%}"),
+    Claim("003", "CNN test accuracy, JAX (Linen · NNX) · PyTorch", "no number given",
+          "{jax_test_accuracy:.2%} · {nnx_test_accuracy:.2%} · {torch_test_accuracy:.2%}"),
     # 004: the tiny network written by hand.
     Claim("004", "predicted probabilities of the three inputs", "0.785835 · 0.81757444 · 0.8455348",
           "{prob_0:.6f} · {prob_1:.8f} · {prob_2:.7f}"),

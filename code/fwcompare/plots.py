@@ -1,5 +1,5 @@
 """Figures in one style. Each figure is drawn on an opaque white card, so it reads the same
-in the book's light and dark themes; the two frameworks always have the same colours."""
+in the book's light and dark themes; each framework always has the same colour."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ import numpy as np
 from matplotlib import ticker
 from matplotlib.patches import Patch
 
-# Linen keeps JAX's blue (the sources' JAX code is Linen code); NNX gets a green of its own.
-FRAMEWORK_COLORS = {"PyTorch": "#D9480F", "JAX": "#1C64B4", "Flax Linen": "#1C64B4",
-                    "Flax NNX": "#2B8A3E"}
+# Flax Linen keeps the JAX blue it had when it was the only JAX backend; NNX gets a green.
+FRAMEWORK_COLORS = {"PyTorch": "#D9480F", "JAX": "#1C64B4", "Flax Linen": "#1C64B4", "Flax NNX": "#2B8A3E"}
 STYLE = {
     "figure.facecolor": "white",
     "axes.facecolor": "white",

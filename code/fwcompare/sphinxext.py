@@ -134,7 +134,7 @@ def _write_slides(app, exception) -> None:
         if docname not in app.env.all_docs:  # e.g. a build with a partial table of contents
             logger.info(f"slides: skipping {docname!r}, which this build does not include")
             continue
-        local_reveal = Path(app.confdir) / ".tools" / "node_modules" / "reveal.js" / "dist"
+        local_reveal = Path(app.confdir) / ".tools" / "node_modules" / "reveal.js"  # the npm package
         logger.info(f"slides: {slides.write_deck(Path(app.outdir), docname, deck, local_reveal)}")
 
 

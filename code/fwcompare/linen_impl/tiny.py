@@ -26,10 +26,10 @@ __all__ = ["EPS", "Net", "binary_cross_entropy", "binary_cross_entropy_with_logi
 
 
 class Net(nn.Module):
-    """The same network in Flax: Dense(hidden) -> relu -> Dense(1) -> sigmoid, with biases.
+    """The network in Linen: Dense(hidden) -> relu -> Dense(1) -> sigmoid.
 
-    The module holds no numbers; ``Net().init(key, example)`` returns its parameters, whose
-    shapes Flax reads from the last axis of the example input.
+    The module holds no numbers; ``Net().init(key, example)`` returns its
+    parameters, whose shapes Flax reads from the last axis of the example input.
     """
 
     hidden: int = 4

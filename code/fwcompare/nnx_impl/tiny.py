@@ -26,14 +26,16 @@ __all__ = ["EPS", "Net", "binary_cross_entropy", "binary_cross_entropy_with_logi
 
 
 class Net(nnx.Module):
-    """The same network in NNX: Linear(hidden) -> relu -> Linear(1) -> sigmoid, with biases.
+    """The network in NNX: Linear(hidden) -> relu -> Linear(1) -> sigmoid.
 
-    Written as in PyTorch (``torch_impl.tiny.Net``): the layers are attributes created in the
-    constructor, which therefore needs ``in_features``, and the weights exist once it returns.
-    What PyTorch takes from its global generator NNX takes from ``rngs``: ``Net(rngs=nnx.Rngs(0))``.
+    Written as in PyTorch (``torch_impl.tiny.Net``): the layers are attributes
+    created in the constructor, which therefore needs ``in_features``, and the
+    weights exist once it returns. What PyTorch draws from its global generator
+    NNX draws from ``rngs``: ``Net(rngs=nnx.Rngs(0))``.
     """
 
-    def __init__(self, hidden: int = 4, in_features: int = 2, *, rngs: nnx.Rngs):
+    def __init__(self, hidden: int = 4, in_features: int = 2, *,
+                 rngs: nnx.Rngs):
         self.hidden = nnx.Linear(in_features, hidden, rngs=rngs)
         self.out = nnx.Linear(hidden, 1, rngs=rngs)
 

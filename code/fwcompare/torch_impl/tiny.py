@@ -144,10 +144,11 @@ def loss_second_derivative(logit: torch.Tensor, target: torch.Tensor) -> torch.T
 
 
 class Net(nn.Module):
-    """The same network as a module: Linear(hidden) -> relu -> Linear(1) -> sigmoid, with biases.
+    """The network as a module: Linear(hidden) -> relu -> Linear(1) -> sigmoid.
 
-    Unlike Flax Linen, PyTorch creates the weights in the constructor, so it needs ``in_features``
-    up front (``nn.LazyLinear`` would infer it from the first input instead).
+    Unlike Flax Linen, PyTorch creates the weights in the constructor, so it
+    needs ``in_features`` up front (``nn.LazyLinear`` would infer it from the
+    first input instead).
     """
 
     def __init__(self, hidden: int = 4, in_features: int = 2):
