@@ -24,6 +24,7 @@ from fwcompare.torch_impl import data as torch_data
 from fwcompare.torch_impl import evaluate as torch_evaluate
 from fwcompare.torch_impl import models as torch_models
 from fwcompare.torch_impl import train as torch_train
+from synthetic import blocks
 
 # conv 3x3 1->32, conv 3x3 32->64, dense 7*7*64->256, dense 256->10; weights plus biases.
 HAND_COUNT = ((3 * 3 * 1 * 32 + 32) + (3 * 3 * 32 * 64 + 64)
@@ -157,18 +158,6 @@ def test_flax_style_init_in_torch_has_zero_biases_and_lecun_std(scheme):
 
 
 # --- fit keeps the best epoch --------------------------------------------------------------
-
-def blocks(n, seed, noise=30.0):
-    """Learnable 28x28 uint8 images: class k is a bright rectangle at its own place, plus noise."""
-    templates = np.zeros((10, 28, 28))
-    for k in range(10):
-        row, column = divmod(k, 4)
-        templates[k, 1 + 9 * row:9 + 9 * row, 1 + 7 * column:7 + 7 * column] = 255
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 10, size=n).astype(np.int64)
-    images = np.clip(templates[labels] + rng.normal(0, noise, size=(n, 28, 28)), 0, 255)
-    return images.astype(np.uint8), labels
-
 
 def fit_case():
     """A run whose last epoch is certainly not its best: the validation labels are shifted by

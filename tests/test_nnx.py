@@ -28,6 +28,7 @@ from fwcompare.nnx_impl import tiny as nnx_tiny
 from fwcompare.nnx_impl import train as nnx_train
 from fwcompare.torch_impl import models as torch_models
 from fwcompare.torch_impl import tiny as torch_tiny
+from synthetic import blocks
 
 # Small runs: a few hundred examples in batches of 32, a few epochs.
 MLP_SMALL = dataclasses.replace(config.FASHION_MLP, dataset="mnist", hidden=(64,), learning_rate=0.05,
@@ -123,18 +124,6 @@ def test_training_rejects_bad_labels_and_stops_when_the_loss_diverges(tiny_image
 
 
 # --- fit keeps the best epoch ---------------------------------------------------------------
-
-def blocks(n: int, seed: int, noise: float = 30.0) -> tuple[np.ndarray, np.ndarray]:
-    """Learnable 28x28 uint8 images: class k is a bright rectangle at its own place, plus noise."""
-    templates = np.zeros((10, 28, 28))
-    for k in range(10):
-        row, column = divmod(k, 4)
-        templates[k, 1 + 9 * row:9 + 9 * row, 1 + 7 * column:7 + 7 * column] = 255
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 10, size=n).astype(np.int64)
-    images = np.clip(templates[labels] + rng.normal(0, noise, size=(n, 28, 28)), 0, 255)
-    return images.astype(np.uint8), labels
-
 
 def test_fit_returns_the_best_epochs_weights_not_the_last():
     """The validation labels are shifted by one class, so the better the network learns the
