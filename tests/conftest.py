@@ -25,7 +25,15 @@ def tiny_images() -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.fixture(scope="session")
 def smoke_build(tmp_path_factory) -> Path:
-    """The whole book, built once per test session in the smoke profile. Returns its ``_build``."""
+    """The whole book, built once per test session in the smoke profile. Returns its ``_build``.
+
+    ``$FWCOMPARE_TEST_BUILD`` (an existing ``_build`` folder, e.g. of one chapter built with its
+    own table of contents) is used instead, to iterate on a chapter's tests without a full build."""
+    existing = os.environ.get("FWCOMPARE_TEST_BUILD")
+    if existing:
+        root = Path(existing).resolve()
+        assert (root / "html").is_dir(), f"FWCOMPARE_TEST_BUILD={existing} is no _build folder"
+        return root
     output = tmp_path_factory.mktemp("smoke-book")
     result = build(REPO, output)
     assert result.returncode == 0, f"smoke build failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
