@@ -50,9 +50,9 @@ from sphinx.addnodes import pending_xref
 from sphinx.directives.code import LiteralInclude
 from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx.util import logging
-from sphinx.util.docutils import SphinxDirective
+from sphinx.util.docutils import SphinxDirective, SphinxRole
 
-from fwcompare import claims, progress, report, slides, snippets
+from fwcompare import chapters, claims, progress, report, slides, snippets
 from fwcompare import config as fwconfig
 
 logger = logging.getLogger(__name__)
@@ -186,6 +186,32 @@ def _literal_blocks(result: list[nodes.Node]) -> list[nodes.literal_block]:
     for node in result:
         found += node.findall(nodes.literal_block)
     return found
+
+
+# --- {reading-time}`docname`: how long a chapter takes to read ------------------------------------
+
+class ReadingTimeRole(SphinxRole):
+    """``{reading-time}`posts/intro``` -> "12 min (+ 9 min going further)", counted from the
+    chapter's source (``fwcompare.chapters``), relative to the current page like ``{doc}``."""
+
+    def run(self):
+        target = self.text.strip()
+        docname = target.lstrip("/") if target.startswith("/") else \
+            str(Path(self.env.docname).parent / target).removeprefix("./")
+        # The source file itself, so a build of part of the book (its own toc) still finds it.
+        candidates = [Path(self.env.srcdir) / f"{docname}{suffix}" for suffix in self.config.source_suffix]
+        path = next((candidate for candidate in candidates if candidate.is_file()), None)
+        if path is None:
+            message = self.inliner.reporter.error(f"reading-time: no chapter {target!r} "
+                                                  f"(looked for {candidates[0].with_suffix('.*')})",
+                                                  line=self.lineno)
+            return [self.inliner.problematic(self.rawtext, self.rawtext, message)], [message]
+        self.env.note_dependency(str(path))
+        count = chapters.prose_words(path)
+        text = f"{count.minutes('main')} min"
+        if count.going_further:
+            text += f" (+ {count.minutes('going_further')} min going further)"
+        return [nodes.inline(text=text, classes=["fwcompare-reading-time"])], []
 
 
 # --- pages about the build: {source-claims} and {build-info} --------------------------------------
@@ -375,6 +401,7 @@ def setup(app):
     app.add_directive("source-claims", SourceClaimsDirective)
     app.add_directive("build-info", BuildInfoDirective)
     app.add_directive("literalinclude", PackageLiteralInclude, override=True)
+    app.add_role("reading-time", ReadingTimeRole())
     app.add_post_transform(FillClaimTables)
     app.connect("env-get-outdated", _outdated_live_docs)
     app.connect("env-purge-doc", _purge_live_doc)
