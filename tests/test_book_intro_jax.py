@@ -175,6 +175,8 @@ def test_the_issues_topics_are_on_the_main_path(text):
 def test_xla_fuses_the_element_wise_operations(glued, text):
     ops, kernels = int(glued["fusion_ops"]), int(glued["fusion_kernels"])
     assert ops >= 8 and 1 <= kernels < ops
-    assert f"The {ops} operations JAX recorded became {kernels} kernel" in text
+    word = glued["fusion_kernel_word"].strip("'")
+    assert word == ("kernel" if kernels == 1 else "kernels")
+    assert f"The {ops} operations JAX recorded became {kernels} {word} ." in text
     assert number(glued, "gelu_eager_ms") > 0 and number(glued, "gelu_jit_ms") > 0
     assert number(glued, "tanh_ten_us") > 0 and number(glued, "tanh_all_us") > 0
