@@ -123,3 +123,18 @@ Last two.
     assert count.minutes("main") == 1 and count.minutes("going_further") == 1
     with pytest.raises(ValueError, match="part must be"):
         count.minutes("all")
+
+
+def test_landing_page_says_how_long_each_chapter_takes_to_read(smoke_build):
+    soup = BeautifulSoup((smoke_build / "html" / "book" / "index.html").read_text(), "html.parser")
+    times = {}
+    for span in soup.select("span.fwcompare-reading-time"):
+        link = span.find_parent("tr").find("a") if span.find_parent("tr") else span.find_previous("a")
+        times[link["href"].split("#")[0].removesuffix(".html")] = span.get_text()
+    for chapter in CHAPTERS:
+        relative = chapter.removeprefix("book/")
+        assert relative in times, f"no reading time for {chapter} on the landing page"
+        count = chapters.prose_words(REPO / f"{chapter}.md")
+        assert times[relative].startswith(f"{count.minutes('main')} min")
+        if count.going_further:
+            assert f"+ {count.minutes('going_further')} min going further" in times[relative]
