@@ -145,6 +145,7 @@ def test_tracing_and_recompilation_counts(glued, text):
     assert int(glued["recompile_total"]) == int(glued["recompile_calls"]) - 2
     assert f"{glued['recompile_calls']} calls, {glued['recompile_total']} compilations" in text
     assert re.search(r"traced with \S*float32\[2\]", text)  # a print inside jit shows a tracer
+    assert glued["normalise_traces"] == "2" and "Three calls, 2 traces" in text
 
 
 def test_grad_and_loss_claims(glued, text):
