@@ -40,15 +40,11 @@ def _free_port() -> int:
 def ddp_worker(rank: int, world_size: int, port: int, config: Config,
                x: np.ndarray, y: np.ndarray, order: Sequence[np.ndarray],
                result: str) -> None:
-    """One DDP process: joins the group, trains on its shard of every global batch.
+    """One DDP process: joins the group, trains on its share of every global batch.
 
-    The global batches are laid out one after another and a ``DistributedSampler``
-    gives this process every ``world_size``-th example, starting at ``rank``; its
-    ``DataLoader`` cuts that list into batches of ``global batch / world_size``, so its
-    batch ``k`` is a share of global batch ``k`` that no other process sees. The
-    sampler does not shuffle: ``order`` is already the shuffled order the JAX runs use
-    (a training script would pass ``shuffle=True`` and call ``sampler.set_epoch``).
-    Rank 0 saves the trained weights to ``result``.
+    A ``DistributedSampler`` gives process ``rank`` every ``world_size``-th example of
+    the global batches laid end to end, so batch ``k`` of its ``DataLoader`` is its own
+    share of global batch ``k``. No shuffling: ``order`` is already shuffled.
     """
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)  # the processes share the machine's cores
