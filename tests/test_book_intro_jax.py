@@ -4,6 +4,7 @@ numbers its cells glued, formatted as the prose formats them."""
 from __future__ import annotations
 
 import ast
+import html
 import re
 
 import pytest
@@ -13,6 +14,11 @@ from book_helpers import figures, has_traceback, number, page_text
 CHAPTER = "book/posts/an-introduction-to-jax"
 
 pytestmark = [pytest.mark.book, pytest.mark.timeout(1800)]
+
+
+def headings(page, level):
+    return [re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", "", h))).replace("#", "").strip()
+            for h in re.findall(rf"<h{level}\b[^>]*>(.*?)</h{level}>", page.read_text(), flags=re.S)]
 
 
 def test_page_has_no_traceback(page):
@@ -127,12 +133,50 @@ def test_nnx_net_is_built_eagerly_and_matches_linen_and_pytorch(glued, text):
     assert f"and so do NNX’s (to {number(glued, 'nnx_vmap_vs_batch'):.1e} )" in text
     assert (f"the NNX module gives Linen’s probabilities to {number(glued, 'nnx_vs_linen_net'):.1e} and "
             f"PyTorch’s to {number(glued, 'nnx_vs_torch_net'):.1e}") in text
-    assert f"Linen’s outputs to {number(glued, 'nnx_vs_linen_net'):.1e}" in text  # the closing table
+    assert f"the same outputs from the same weights ( {number(glued, 'nnx_vs_linen_net'):.1e} )" in text
 
 
 def test_nnx_and_linen_keys_and_devices_are_checked(glued, text):
     for name in ("nnx_param_on_device", "nnx_state_moved", "linen_params_on_device",
                  "rngs_draws_are_fold_in", "nnx_same_seed_same_weights", "linen_same_key_same_params"):
         assert glued[name] == "True", name
-    assert f"the n -th is fold_in(key(0), n) ( {glued['rngs_draws_are_fold_in']} )" in text
+    assert f"the n -th being fold_in(key(0), n) ( {glued['rngs_draws_are_fold_in']} )" in text
     assert f"the same seed rebuilds the same weights ( {glued['nnx_same_seed_same_weights']} )" in text
+
+
+def test_structure_follows_the_post_then_going_further_then_takeaways(page, glued, text):
+    h2 = [h for h in headings(page, 2) if h != "Contents"]  # the sidebar's title is an h2 too
+    assert h2[:6] == ["A tiny network by hand", "What JAX is: Autograd and XLA", "Arrays live on a device",
+                      "Random numbers with explicit keys",
+                      "vmap: write it for one example, run it on a batch", "The same network in Flax"], h2
+    assert h2[-2:] == ["Going further", "Key takeaways"], h2
+    h3 = headings(page, 3)
+    assert h3.index("The missing target") > h3.index("One step of gradient descent")
+    # The findings box comes before the first section and holds this build's glued numbers.
+    findings = text[text.index("What this build found"):text.index("On recent NVIDIA GPUs")]
+    assert text.index("What this build found") < text.index("A tiny network by hand # ")
+    assert f"{number(glued, 'grads_vs_post'):.1e}" in findings
+    before, after = number(glued, "loss_before"), number(glued, "loss_after_naive")
+    assert f"the loss went from {before:.3f} to {after:.2f}" in findings
+    takeaways = text[text.index("Key takeaways # Key takeaways"):]
+    assert f"{number(glued, 'update_vs_post'):.1e}" in takeaways
+    assert glued["jit_verdict"].strip("'") in takeaways
+
+
+def test_the_issues_topics_are_on_the_main_path(text):
+    main = text[:text.index("Going further # Everything below")]
+    for needle in ("Autograd", "XLA (Accelerated Linear Algebra)", "operator fusion", "TPUs",
+                   "tf.GradientTape()", "tape.gradient(loss, weights)", "Haiku", "maintenance",
+                   "jax.grad(loss_fn, argnums=2)", "jax.grad(loss, argnums=2)", "NameError",
+                   "mean ± standard deviation", "best repeat"):
+        assert needle in main, needle
+
+
+def test_xla_fuses_the_element_wise_operations(glued, text):
+    ops, kernels = int(glued["fusion_ops"]), int(glued["fusion_kernels"])
+    assert ops >= 8 and 1 <= kernels < ops
+    word = glued["fusion_kernel_word"].strip("'")
+    assert word == ("kernel" if kernels == 1 else "kernels")
+    assert f"The {ops} operations JAX recorded became {kernels} {word} ." in text
+    assert number(glued, "gelu_eager_ms") > 0 and number(glued, "gelu_jit_ms") > 0
+    assert number(glued, "tanh_ten_us") > 0 and number(glued, "tanh_all_us") > 0

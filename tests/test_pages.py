@@ -15,6 +15,8 @@ def test_max_abs_diff_mixes_frameworks_and_trees():
     b = {"b": [jnp.array([0.25])], "w": jnp.array([1.0, 2.5])}
     assert pages.max_abs_diff(a, b) == pytest.approx(0.5)
     assert pages.max_abs_diff(torch.ones(3), np.ones(3)) == 0.0
+    # a matrix written out as nested lists is one array, as a post would print it
+    assert pages.max_abs_diff([[1.0, 2.0], [3.0, 4.0]], np.array([[1.0, 2.0], [3.0, 4.5]])) == 0.5
 
 
 def test_max_abs_diff_reads_nnx_state():
@@ -51,6 +53,8 @@ def test_glue_rejects_bad_names_and_non_text():
         pages.glue_values(**{"not a name": 1})
     with pytest.raises(TypeError, match="needs a str of Markdown"):
         pages.glue_md("x", 3)
+    with pytest.raises(TypeError, match="needs a Matplotlib figure, got list"):
+        pages.glue_figure("x", [1])
 
 
 def test_plain_turns_scalars_into_numbers():

@@ -192,6 +192,49 @@ def test_every_page_loads_cleanly_with_all_its_images(site, server, context, scr
     assert len(list(screenshots.glob("*.png"))) > len(pages)  # light for all, dark for themed pages
 
 
+# Every <pre> that scrolls sideways, with all tabs and dropdowns opened so that hidden ones count.
+WIDE_CODE = """() => {
+    document.querySelectorAll("details").forEach(details => { details.open = true; });
+    document.querySelectorAll(".sd-tab-content, .toggle-hidden, .cell_output, .cell_input")
+        .forEach(element => { element.style.display = "block"; });
+    return Array.from(document.querySelectorAll("article pre, main pre"))
+        .filter(pre => pre.clientWidth > 0 && pre.scrollWidth > pre.clientWidth + 1)
+        .map(pre => ({text: pre.textContent.trim().slice(0, 60),
+                      scroll: pre.scrollWidth, client: pre.clientWidth}));
+}"""
+
+
+def wide_code(tab) -> list[dict]:
+    return tab.evaluate(WIDE_CODE)
+
+
+def test_no_code_block_scrolls_sideways_at_1280_pixels(site, server, context):
+    """Issue 11: at a 1280-pixel-wide window no <pre> on any page is wider than its box."""
+    report = []
+    for page in site_pages(site):
+        relative = page.relative_to(site).as_posix()
+        tab, _ = open_page(context, server + relative)
+        report += [f"{relative}: {block['scroll']} > {block['client']} px: {block['text']!r}"
+                   for block in wide_code(tab)]
+        tab.close()
+    assert not report, f"{len(report)} code blocks scroll sideways:\n" + "\n".join(report)
+
+
+def test_the_width_check_catches_a_wide_code_block(tmp_path, browser):
+    (tmp_path / "index.html").write_text(
+        '<html><body><main><pre style="width: 300px; overflow-x: auto">' + "x = 1; " * 80
+        + '</pre><pre style="width: 300px; white-space: pre-wrap">' + "y = 2; " * 80
+        + "</pre></main></body></html>")
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        with serve(tmp_path) as url:
+            tab, _ = open_page(context, url)
+            wide = wide_code(tab)
+    finally:
+        context.close()
+    assert [block["text"][:6] for block in wide] == ["x = 1;"]
+
+
 def framework_pages(site) -> list[str]:
     """The pages that hold tab-sets synced on the ``framework`` group, in table-of-contents order."""
     return [f"{docname}.html" for docname in toc_pages()

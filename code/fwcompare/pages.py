@@ -5,6 +5,7 @@ and tables lives here, once, tested:
 
 * ``glue_md`` / ``glue_values``: bind Markdown or numbers to names the prose refers to
   (myst-nb ``glue``), never displayed where they are computed;
+* ``glue_figure``: a figure a ``{glue:figure}`` directive shows with its caption;
 * ``glue_device``: the one line naming where the page ran, which the results page reads;
 * ``max_abs_diff``: the largest difference between two pytrees (or lists) of arrays from any of
   the frameworks, the number every parity claim is made of;
@@ -47,6 +48,13 @@ def glue_values(**values: Any) -> None:
         _glue(name, _plain(value))
 
 
+def glue_figure(name: str, figure: Any) -> None:
+    """Glue a Matplotlib figure for a ``{glue:figure}`` directive (shown there, not here)."""
+    if not hasattr(figure, "savefig"):
+        raise TypeError(f"glue_figure({name!r}, ...) needs a Matplotlib figure, got {type(figure).__name__}")
+    _glue(name, figure)
+
+
 def glue_device() -> str:
     """Glue where this page ran (e.g. ``PyTorch cpu · JAX cpu (cpu)``) and return it."""
     where = report.devices()
@@ -69,7 +77,16 @@ def _as_numpy(leaf: Any):
     return np.asarray(leaf, dtype=np.float64)
 
 
+def _numbers(tree: Any) -> bool:
+    """A number, or a (nested) list of numbers: one array written out, e.g. a matrix a post printed."""
+    if isinstance(tree, list | tuple) and not hasattr(tree, "_fields"):
+        return bool(tree) and all(_numbers(item) for item in tree)
+    return isinstance(tree, int | float) and not isinstance(tree, bool)
+
+
 def _leaves(tree: Any) -> list:
+    if _numbers(tree):
+        return [tree]
     if isinstance(tree, dict):
         return [leaf for key in sorted(tree) for leaf in _leaves(tree[key])]
     if isinstance(tree, list | tuple) and not hasattr(tree, "_fields"):

@@ -25,6 +25,10 @@ package from the repository, and points the Colab button at that notebook on the
 ``fwcompare_notebooks_branch``, which the Pages workflow fills (Colab opens notebooks from
 GitHub, not from a Pages site, and cannot read MyST Markdown).
 
+Package code a page shows with ``literalinclude`` and ``:pyobject:`` is shown as a reader can copy
+it: ``fwcompare.snippets`` puts the imports, constants and package helpers the object needs above
+it, so the copied text defines it in a fresh Python session (``PackageLiteralInclude``).
+
 Two fixes keep the pages' browser console clean: the theme gets a default colour mode, and a
 script Sphinx 7.4 would write twice is written once.
 
@@ -43,11 +47,12 @@ from pathlib import Path
 
 from docutils import nodes
 from sphinx.addnodes import pending_xref
+from sphinx.directives.code import LiteralInclude
 from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx.util import logging
-from sphinx.util.docutils import SphinxDirective
+from sphinx.util.docutils import SphinxDirective, SphinxRole
 
-from fwcompare import claims, progress, report, slides
+from fwcompare import chapters, claims, progress, report, slides, snippets
 from fwcompare import config as fwconfig
 
 logger = logging.getLogger(__name__)
@@ -136,6 +141,77 @@ def _write_slides(app, exception) -> None:
             continue
         local_reveal = Path(app.confdir) / ".tools" / "node_modules" / "reveal.js"  # the npm package
         logger.info(f"slides: {slides.write_deck(Path(app.outdir), docname, deck, local_reveal)}")
+
+
+# --- package code that runs when copied ------------------------------------------------------------
+
+SNIPPET_CLASS = "fwcompare-snippet"  # marks the blocks the snippet test copies and runs
+# Options that pick other lines than the whole object, which the added header would shift.
+_LINE_OPTIONS = {"lines", "start-after", "end-before", "start-at", "end-at", "emphasize-lines",
+                 "lineno-match", "linenos", "prepend", "append", "diff"}
+
+
+class PackageLiteralInclude(LiteralInclude):
+    """``literalinclude`` as Sphinx has it, except that ``:pyobject:`` of a package module shows the
+    object with what it needs to run (``fwcompare.snippets.snippet``)."""
+
+    def run(self):
+        result = super().run()
+        name = self.options.get("pyobject")
+        _, path = self.env.relfn2path(self.arguments[0])
+        if name is None or Path(path).suffix != ".py" or not _in_package(Path(path)):
+            return result
+        clashing = sorted(_LINE_OPTIONS.intersection(self.options))
+        if clashing:
+            raise self.error(f"literalinclude of {name!r}: {clashing} cannot be combined with :pyobject: "
+                             "of package code (the runnable header shifts lines)")
+        try:
+            text = snippets.snippet(path, name)
+        except ValueError as error:
+            raise self.error(f"literalinclude {self.arguments[0]} :pyobject: {name}: {error}") from None
+        for block in _literal_blocks(result):
+            block.rawsource = text
+            block.children = [nodes.Text(text)]
+            block["classes"].append(SNIPPET_CLASS)
+            block.setdefault("language", "python")
+        return result
+
+
+def _in_package(path: Path) -> bool:
+    return snippets.PACKAGE_ROOT in path.resolve().parents
+
+
+def _literal_blocks(result: list[nodes.Node]) -> list[nodes.literal_block]:
+    found = []
+    for node in result:
+        found += node.findall(nodes.literal_block)
+    return found
+
+
+# --- {reading-time}`docname`: how long a chapter takes to read ------------------------------------
+
+class ReadingTimeRole(SphinxRole):
+    """``{reading-time}`posts/intro``` -> "12 min (+ 9 min going further)", counted from the
+    chapter's source (``fwcompare.chapters``), relative to the current page like ``{doc}``."""
+
+    def run(self):
+        target = self.text.strip()
+        docname = target.lstrip("/") if target.startswith("/") else \
+            str(Path(self.env.docname).parent / target).removeprefix("./")
+        # The source file itself, so a build of part of the book (its own toc) still finds it.
+        candidates = [Path(self.env.srcdir) / f"{docname}{suffix}" for suffix in self.config.source_suffix]
+        path = next((candidate for candidate in candidates if candidate.is_file()), None)
+        if path is None:
+            message = self.inliner.reporter.error(f"reading-time: no chapter {target!r} "
+                                                  f"(looked for {candidates[0].with_suffix('.*')})",
+                                                  line=self.lineno)
+            return [self.inliner.problematic(self.rawtext, self.rawtext, message)], [message]
+        self.env.note_dependency(str(path))
+        count = chapters.prose_words(path)
+        text = f"{count.minutes('main')} min"
+        if count.going_further:
+            text += f" (+ {count.minutes('going_further')} min going further)"
+        return [nodes.inline(text=text, classes=["fwcompare-reading-time"])], []
 
 
 # --- pages about the build: {source-claims} and {build-info} --------------------------------------
@@ -324,6 +400,8 @@ def setup(app):
     app.add_node(source_claims)
     app.add_directive("source-claims", SourceClaimsDirective)
     app.add_directive("build-info", BuildInfoDirective)
+    app.add_directive("literalinclude", PackageLiteralInclude, override=True)
+    app.add_role("reading-time", ReadingTimeRole())
     app.add_post_transform(FillClaimTables)
     app.connect("env-get-outdated", _outdated_live_docs)
     app.connect("env-purge-doc", _purge_live_doc)
