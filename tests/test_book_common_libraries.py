@@ -7,6 +7,7 @@ import json
 import re
 
 import pytest
+from bs4 import BeautifulSoup
 
 from book_helpers import has_traceback, number, page_text
 
@@ -47,14 +48,70 @@ def test_mapping_table_pairs_the_libraries(text):
                          ("torch.nn", "flax.linen"), ("torch.utils.data", "tensorflow_datasets"),
                          ("torch.distributed", "pmap")]:
         assert f"{pytorch} {jax}" in text, (pytorch, jax)  # one table row: the deck's pair
-    for newer in ("NNX", "grain", "shard_map", "jax.Array"):
+    for newer in ("NNX", "grain", "shard_map", "jax.Array", "jax.sharding"):
         assert newer in text
-    # What NNX replaces: one row each for the model API, the training state and checkpoints.
+    # What NNX replaces: one row each for the model API and the training state.
     assert "flax.nnx replaces flax.linen" in text
     assert "training state torch.optim params , opt_state nnx.Optimizer" in text
     assert "nnx.Optimizer replaces Linen's TrainState" in tight(text)
-    assert "checkpoints torch.save (not in the deck) Orbax" in text
-    assert "replaces flax.serialization" in text
+
+
+MAIN_PATH = ["The map: one PyTorch module, one JAX library", "Model definition", "Model initialisation",
+             "Model training", "Should I switch to JAX?"]
+
+
+def test_page_follows_the_deck_then_goes_further_and_ends_with_the_takeaways(page):
+    soup = BeautifulSoup(page.read_text(), "html.parser")
+    article = soup.select_one("article.bd-article")
+    headings = [h.get_text(" ", strip=True).rstrip("#").strip() for h in article.find_all("h2")]
+    assert headings == [*MAIN_PATH, "Going further", "Key takeaways"]
+    findings = article.select_one(".admonition.findings")
+    first_h2 = article.find("h2")
+    assert findings is not None and findings.find_next("h2") is first_h2  # the box opens the page
+    assert len(findings.find_all("li")) >= 3 and findings.select("span.pasted-text")
+    takeaways = article.find_all("h2")[-1].find_parent("section").select_one(".admonition.takeaways")
+    assert takeaways is not None and takeaways.select(".pasted-text, .pasted-inline")
+    further = article.find_all("h2")[-2].find_parent("section")
+    subsections = [h.get_text(" ", strip=True).rstrip("#").strip() for h in further.find_all("h3")]
+    for study in ("Same weights, same logits", "Today: jit and shardings", "shard_map",
+                  "With AdamW the agreement is looser", "Why Adam magnifies rounding",
+                  "Stateless code: a gradient through a training step", "What this build ran on"):
+        assert any(study in title for title in subsections), study
+
+
+def test_optax_is_spelled_out_before_train_state_hides_it(glued, text):
+    # One AdamW step by hand equals TrainState.apply_gradients and nnx.Optimizer.update.
+    assert number(glued, "optax_vs_trainstate") < 1e-6 and number(glued, "optax_vs_nnx") < 1e-6
+    by_hand = text.index("Optax by hand: init , update , apply_updates")
+    assert by_hand < text.index("Training on MNIST") < text.index("Several devices with pmap")
+    assert f"largest difference {number(glued, 'optax_vs_trainstate'):.1e}" in text
+    assert number(glued, "optax_step_size") > 10 * number(glued, "optax_vs_torch")
+
+
+def test_device_get_brings_numpy_arrays_to_the_host(glued, text):
+    assert glued["host_loss_type"] == "'ndarray'"
+    assert "jax.device_get" in text and number(glued, "host_loss_spread") < 1e-5
+
+
+def test_the_frame_without_mean_is_flagged(glued, glued_markdown, text):
+    assert glued["no_mean_shape"] == "'(8,)'"  # one loss per example, not a scalar
+    error = glued_markdown["no_mean_error"]
+    assert error.startswith("raises `TypeError: Gradient only defined for scalar-output functions")
+    shown = error.replace("`", "")
+    assert f"the loss has shape (8,), and jax.value_and_grad {shown}" in tight(text)
+
+
+def test_ddp_takes_its_shards_from_a_distributed_sampler(text):
+    start = text.index("PyTorch runs one process per device")
+    ddp = text[start:text.index("Should I switch to JAX?", start)]
+    assert "a DistributedSampler picks it" in ddp
+    assert "sampler = DistributedSampler ( data , world_size , rank , shuffle = False )" in ddp
+
+
+def test_the_deck_shows_the_main_path_and_the_takeaways(smoke_build):
+    deck = (smoke_build / "html" / "slides" / "pytorch-vs-jax-common-libraries.html").read_text()
+    assert "Key takeaways" in deck and "Optax by hand" in deck
+    assert "Going further" not in deck and "What the compiler added" not in deck
 
 
 def test_accuracies_and_times_are_glued_into_the_prose(glued, text):

@@ -96,6 +96,12 @@ def test_ddp_rejects_a_batch_that_does_not_split_evenly(tiny_data):
         torch_parallel.train_data_parallel(TINY, x, y, [np.arange(5)], devices=2)
 
 
+def test_ddp_rejects_global_batches_of_different_sizes(tiny_data):
+    x, y, _ = tiny_data
+    with pytest.raises(ValueError, match="all must have one size"):
+        torch_parallel.train_data_parallel(TINY, x, y, [np.arange(8), np.arange(8, 12)], devices=2)
+
+
 def test_ddp_rejects_zero_devices(tiny_data):
     x, y, order = tiny_data
     with pytest.raises(ValueError, match="devices=0 must be >= 1"):

@@ -77,6 +77,17 @@ def test_sections_become_slides_and_subsections_vertical_slides():
     assert "code()" in stack[1].get_text()
 
 
+def test_going_further_stays_in_the_chapter():
+    extra = ('<section id="going-further"><h2>Going further</h2><p>Beyond the source.</p>'
+             '<section id="deep"><h3>Deep</h3><pre>deep_code()</pre></section></section>')
+    page = PAGE.replace('<section id="tabs">', extra + '<section id="tabs">')
+    html = slides.deck_html(page, "book/slides/a-chapter.html", "slides/a-chapter.html", [],
+                            back_link="book/slides/a-chapter.html")
+    top = top_slides(BeautifulSoup(html, "html.parser"))
+    assert [title(s) for s in top] == ["A chapter", "First", "Second", "Tabs", "Tabs", "Tabs"]
+    assert "deep_code" not in html and "Beyond the source" not in html
+
+
 def test_prose_goes_to_the_notes_but_the_lead_and_the_numbers_stay():
     first = top_slides(deck())[1]
     body, notes = first.select_one(".fw-body"), first.select_one("aside.notes")

@@ -10,6 +10,8 @@ what the chapter shows: executed outputs, glued numbers, included code, tabs and
   lists and admonitions stay on the slide; of the section's paragraphs only the first sentence
   (the lead) stays, with every sentence that holds a glued number as a bullet, and the
   paragraphs themselves, whole, become the slide's reveal.js speaker notes (the ``S`` view).
+* A chapter's ``## Going further`` section (its experiments beyond the source) stays in the
+  chapter: the deck walks the source's path and ends with the takeaways.
 * Hidden and toggled content (``hide-input``, ``hide-output``, ``hide-cell``, dropdowns) never
   reaches a deck; the page's toggle buttons do not either.
 * A tab-set (PyTorch | Flax NNX | Flax Linen) becomes one slide per tab, labelled with the
@@ -63,6 +65,8 @@ CHROMIUM_INSTALL = "sudo apt-get install -y chromium"
 # sphinx-design dropdowns; sphinx-togglebutton uses .toggle) and navigation.
 NOISE = ("a.headerlink", ".fwcompare-slides-link", "script", "details", ".toggle", ".toggle-details",
          "button", ".toctree-wrapper", ".tag_hide-cell", ".tag_remove-cell")
+# The title of the section of a chapter that goes beyond its source: left out of the deck.
+GOING_FURTHER = "Going further"
 # Blocks that are prose, moved to the speaker notes (their lead and numbers excepted).
 PROSE = "p"
 # A sentence ends at . ! or ? (and a closing quote or bracket), before a space and a capital,
@@ -356,6 +360,9 @@ def deck_html(page_html: str, page_path: str, deck_path: str, styles: list[str],
         title_slides[0].blocks.append(note)
     slides: list[Tag] = [slide.render(deck) for slide in title_slides]
     for chapter in top.find_all("section", recursive=False):
+        heading = _heading(chapter)
+        if heading is not None and heading.get_text(" ", strip=True) == GOING_FURTHER:
+            continue
         subsections = chapter.find_all("section", recursive=False)
         opening = _section_slides(deck, chapter)
         if not subsections:
