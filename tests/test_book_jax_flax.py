@@ -49,6 +49,29 @@ def test_parameter_counts(text, glued):
     assert "has 431,242" in text
 
 
+def test_init_returns_the_variables_with_params_inside(text):
+    # the chapter's cells print the collections init returned: params alone for the CNN,
+    # params and batch_stats for a layer with batch normalisation
+    assert "CNN: ['params']" in text
+    assert "with BatchNorm: ['params', 'batch_stats']" in text
+    assert "returns the module’s variables" in text or "returns the module's variables" in text
+
+
+def test_explicit_optax_step_matches_the_train_state_step(text, glued):
+    assert float(glued["optax_vs_trainstate"]) < 1e-6
+    for call in ("jax.value_and_grad", "tx.update", "optax.apply_updates"):
+        assert call in text
+    assert 'pip install -U "jax[cuda13]" flax optax' in text
+
+
+def test_new_shapes_and_static_values_recompile(text):
+    # the recompilation table: a repeated batch reuses its program, the rest compile again
+    assert "batch of 64 again no" in text
+    assert "batch of 32: a new shape yes" in text
+    assert "batch of 64, static scale=2.0 yes" in text
+    assert "body defined in a loop: 3 passes 3 times" in text
+
+
 def test_same_weights_give_the_same_logits_in_all_three(text, glued):
     nnx_diff, linen_diff = float(glued["parity_nnx_max_diff"]), float(glued["parity_max_diff"])
     assert nnx_diff < 1e-5 and linen_diff < 1e-5
@@ -131,3 +154,16 @@ def test_epoch_times_and_verdict(text, glued):
     # the build ran on this machine, so it saw the devices this process sees
     assert (f"PyTorch ran on {report.torch_device()} and JAX, for both Flax APIs, on "
             f"{report.jax_device()}") in text
+
+
+def test_findings_first_going_further_then_takeaways_last(page, glued):
+    markup = page.read_text()
+    markup = markup[markup.index("<article"):markup.index("</article>")]
+    headings = re.findall(r"<h2>(.*?)<a class=\"headerlink\"", markup)
+    assert headings[-2:] == ["Going further", "Key takeaways"], headings
+    findings = re.search(r'<div class="[^"]*\bfindings\b', markup).start()
+    assert findings < markup.index("<h2>"), "the findings box comes before the first H2"
+    takeaways = re.search(r'<div class="[^"]*\btakeaways\b', markup).start()
+    assert takeaways > markup.index("<h2>Key takeaways")
+    box = markup[findings:markup.index("</div>", findings)]
+    assert "{glue" not in box and glued["faster_name"].strip("'") in box
