@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from bs4 import BeautifulSoup
 
 from book_helpers import REPO, build, figures, glued_values, page_text, toc_pages
 from fwcompare import contract, slides, sphinxext
@@ -42,6 +43,18 @@ def configured_decks() -> dict[str, str]:
     return yaml.safe_load((REPO / "_config.yml").read_text())["sphinx"]["config"]["fwcompare_slides"]
 
 
+def deck_part(chapter_html: str) -> str:
+    """The part of a chapter a deck shows: its article without dropdowns (never in a deck) and
+    without the "Going further" section (beyond the source the deck presents)."""
+    article = BeautifulSoup(chapter_html, "html.parser").find("article")
+    for hidden in article.find_all("details"):
+        hidden.decompose()
+    for heading in article.select("section > h2"):
+        if heading.get_text(" ", strip=True).replace("#", "").strip() == slides.GOING_FURTHER:
+            heading.parent.decompose()
+    return str(article)
+
+
 def test_slide_decks_are_built_with_their_figures(smoke_build):
     """Each configured deck exists, has several slides, shows every image its chapter shows
     outside hidden cells (resolvable from the deck's folder), and links back to the chapter,
@@ -52,9 +65,7 @@ def test_slide_decks_are_built_with_their_figures(smoke_build):
         markup = path.read_text()
         assert markup.count("<section") >= 4, f"{path} has too few slides"
         chapter = (smoke_build / "html" / f"{docname}.html").read_text()
-        article = chapter[chapter.index("<article"):chapter.index("</article>")]
-        article = re.sub(r"<details\b.*?</details>", "", article, flags=re.S)  # never in a deck
-        chapter_images = [src.rsplit("/", 1)[-1] for src in re.findall(IMAGE_SOURCE, article)]
+        chapter_images = [src.rsplit("/", 1)[-1] for src in re.findall(IMAGE_SOURCE, deck_part(chapter))]
         deck_images = re.findall(IMAGE_SOURCE, markup)
         assert sorted(src.rsplit("/", 1)[-1] for src in deck_images) == sorted(chapter_images), path
         for source in deck_images:
