@@ -100,7 +100,14 @@ ROUTINES = {
     "nnx-jit": ("jax", "NNX nnx.jit step, data on device"),
     "nnx-split": ("jax", "NNX cached step, data on device"),
     "nnx-scan": ("jax", "NNX lax.scan epoch"),
+    # GPU line-up and data loading (issue 12): the two CUDA-graph routines run on CUDA only;
+    # on another device the suite records them as skipped, with the reason.
+    "torch-cudagraphs": ("torch", "torch.compile reduce-overhead (CUDA graphs)"),
+    "torch-graph-epoch": ("torch", "PyTorch epoch as one CUDA graph"),
+    "grain-jax": ("jax", "Linen jit step, Grain loader"),
 }
+# Routines that need a CUDA device (CUDA graphs); ``benchsuite.skip_reason`` says why one is skipped.
+GPU_ONLY = ("torch-cudagraphs", "torch-graph-epoch")
 # The ways one training step can be called, timed per step by ``benchsuite.step_overhead``.
 # linen-jit: state in, state out; nnx-jit: modules in, updated in place; nnx-split: the same step
 # with the module graph split once (nnx.cached_partial).
@@ -199,6 +206,11 @@ class BenchResults:
     # Seconds per training step for each way of calling it (``STEP_CALLS``), per MLP workload;
     # files written before NNX joined the suite have none.
     step_seconds: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    # What the run left out and why, one ``{"section", "workload", "routine", "reason"}`` dict
+    # each (a GPU-only routine on a CPU, a time budget spent, a stop signal); ``partial`` says
+    # why a run stopped before its end ("" for a complete run).
+    skipped: tuple[dict[str, str], ...] = ()
+    partial: str = ""
 
     @property
     def device(self) -> str:
@@ -246,8 +258,11 @@ class BenchResults:
         measurements = tuple(
             Measurement(**{**m, "hidden": tuple(m["hidden"]), "epoch_s": tuple(m["epoch_s"])})
             for m in data["measurements"])
-        rest = {name: data[name] for name in fields - {"measurements", "matmul_sizes"} if name in data}
-        return cls(**rest, matmul_sizes=tuple(data["matmul_sizes"]), measurements=measurements)
+        rest = {name: data[name] for name in fields - {"measurements", "matmul_sizes", "skipped"}
+                if name in data}
+        skipped = tuple(dict(skip) for skip in data.get("skipped", ()))
+        return cls(**rest, matmul_sizes=tuple(data["matmul_sizes"]), measurements=measurements,
+                   skipped=skipped)
 
 
 def save_results(results: BenchResults, path: str | os.PathLike) -> Path:
