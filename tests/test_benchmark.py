@@ -347,8 +347,8 @@ def test_items_past_the_budget_and_missing_routines_are_recorded():
 
 def test_a_stop_returns_partial_results_that_round_trip(tmp_path):
     record = _record()
-    items = [_item("torch-device"), _item("jax-device", error=benchsuite.SuiteStopped("SIGTERM")),
-             _item("jax-scan")]
+    items = [_item("torch-device"), _item("nnx-jit", error=RuntimeError("capture failed")),
+             _item("jax-device", error=benchsuite.SuiteStopped("SIGTERM")), _item("jax-scan")]
     written = []
     benchsuite.run_items(items, record, lambda line: None, benchsuite.SuiteBudget(100),
                          lambda results: written.append(benchmark.save_results(results, tmp_path / "r.json")),
@@ -356,6 +356,18 @@ def test_a_stop_returns_partial_results_that_round_trip(tmp_path):
     results = benchmark.load_results(written[-1])  # the last checkpoint holds all there is
     assert (results.measurements, results.skipped) == (tuple(record.measurements), tuple(record.skipped))
     assert results.partial == "stopped: SIGTERM" and len(results.measurements) == 1
-    assert [s["routine"] for s in results.skipped] == ["jax-device", "jax-scan"]
-    with pytest.raises(benchsuite.SuiteStopped):  # without a budget a stop is not caught
+    assert [s["routine"] for s in results.skipped] == ["nnx-jit", "jax-device", "jax-scan"]
+    assert results.skipped[0]["reason"] == "error: RuntimeError: capture failed"
+    with pytest.raises(RuntimeError):  # without a budget an error or a stop is not caught
         benchsuite.run_items(items, _record(), lambda line: None, None, None, progress=False)
+    with pytest.raises(benchsuite.SuiteStopped):
+        benchsuite.run_items(items[2:], _record(), lambda line: None, None, None, progress=False)
+
+
+def test_skipped_table_groups_workloads_by_reason():
+    results = dataclasses.replace(_results(), skipped=(
+        {"section": "routines", "workload": "MLP", "routine": "torch-graph-epoch", "reason": "no CUDA"},
+        {"section": "routines", "workload": "CNN", "routine": "torch-graph-epoch", "reason": "no CUDA"}))
+    table = benchsuite.skipped_table(results)
+    assert "| PyTorch epoch as one CUDA graph | MLP; CNN | no CUDA |" in table
+    assert benchsuite.skipped_table(_results()) == ""

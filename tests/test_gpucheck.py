@@ -4,6 +4,7 @@ file that loads back; without ``--dry-run`` a machine without a GPU is refused l
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -63,3 +64,26 @@ def test_without_a_gpu_the_check_fails_naming_what_is_missing(tmp_path):
 def test_a_bad_budget_is_refused():
     with pytest.raises(SystemExit):
         gpucheck.main(["--budget-s", "0"])
+
+
+def test_sigterm_leaves_partial_results(tmp_path, mnist_in_data):
+    """Stopped once the suite has measured something: exit status 3 and a results file that
+    says it is partial and lists what was left out."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "code")}
+    check = subprocess.Popen([sys.executable, "-m", "fwcompare.gpucheck", "--dry-run", "--no-tests",
+                              "--out", str(tmp_path)], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        for line in check.stdout:
+            if line.startswith("routines "):  # the first routine measured
+                check.send_signal(signal.SIGTERM)
+                break
+        _, stderr = check.communicate(timeout=600)
+    finally:
+        check.kill()
+    assert check.returncode == gpucheck.EXIT_STOPPED, stderr[-3000:]
+    assert "partial results written: stopped: SIGTERM" in stderr
+    (path,) = tmp_path.glob("*.json")
+    results = benchmark.load_results(path)
+    assert results.partial == "stopped: SIGTERM" and results.measurements
+    assert any(s["reason"] == "stopped: SIGTERM" for s in results.skipped)

@@ -603,6 +603,10 @@ SECTION_SHARES = {"gpu-tests": 0.15, "limits": 0.05, "step-overhead": 0.05, "rou
                   "sweeps": 0.15, "time-to-accuracy": 0.20}
 
 
+# How ``run_items`` (given a budget) records an item that raised: a skip whose reason starts so.
+ERROR_PREFIX = "error: "
+
+
 class SuiteBudget:
     """Wall-clock seconds for a run, shared out among its sections (``SECTION_SHARES``).
 
@@ -670,47 +674,60 @@ class SuiteRecord:
 
 
 def run_items(items: list[SuiteItem], record: SuiteRecord, log: Callable[[str], None],
-               budget: SuiteBudget | None, checkpoint: Callable[[BenchResults], None] | None,
-               progress: bool) -> None:
+              budget: SuiteBudget | None, checkpoint: Callable[[BenchResults], None] | None,
+              progress: bool) -> None:
     """Run ``items`` in order into ``record``: a routine this machine lacks, or an item the
     budget has no time left for, is recorded as skipped; a stop skips all that is left."""
     took: dict[tuple[str, str], float] = {}  # seconds the last item of (section, routine) took
-    for done, item in enumerate(progress_bar(items, desc="benchmarks") if progress else items):
+    done = 0  # items recorded (measured or skipped)
+
+    def run_one(item: SuiteItem) -> None:
+        estimate = took.get((item.section, item.routine), 0.0)
+        if budget is not None and not budget.fits(item.section, estimate):
+            reason = (f"time budget: section {item.section!r} had {budget.left(item.section):.0f} s "
+                      f"left, the item's last run took {estimate:.0f} s")
+            record.skip(item, reason)
+            log(f"skipped  {item.workload:32s} {item.routine:16s} ({reason})")
+            return
+        started = time.monotonic()
         try:
-            estimate = took.get((item.section, item.routine), 0.0)
-            if budget is not None and not budget.fits(item.section, estimate):
-                reason = (f"time budget: section {item.section!r} had {budget.left(item.section):.0f} s "
-                          f"left, the item's last run took {estimate:.0f} s")
-                record.skip(item, reason)
-                log(f"skipped  {item.workload:32s} {item.routine:16s} ({reason})")
-                continue
-            started = time.monotonic()
-            try:
-                value = item.run()
-            except RoutineSkipped as skipped:
-                record.skip(item, str(skipped).split(": ", 1)[-1])
-                log(f"skipped  {item.workload:32s} {item.routine:16s} ({skipped})")
-                continue
-            took[item.section, item.routine] = time.monotonic() - started
-            if isinstance(value, Measurement):
-                record.measurements.append(value)
-                log(_line(value))
-            else:
-                record.step_seconds[item.workload] = value
-                log(f"one step, {item.workload}: " + ", ".join(
-                    f"{call} {seconds * 1e6:.0f} us" for call, seconds in value.items()))
-        except (SuiteStopped, KeyboardInterrupt) as stop:
+            value = item.run()
+        except RoutineSkipped as skipped:
+            record.skip(item, str(skipped).split(": ", 1)[-1])
+            log(f"skipped  {item.workload:32s} {item.routine:16s} ({skipped})")
+            return
+        except SuiteStopped:
+            raise
+        except Exception as error:  # with a budget (gpucheck): record it, measure the rest
             if budget is None:
                 raise
-            record.partial = f"stopped: {stop or type(stop).__name__}"
-            for rest in items[done:]:
-                record.skip(rest, record.partial)
-            log(f"{record.partial}; {len(items) - done} items left out")
-            break
-        finally:
+            record.skip(item, f"{ERROR_PREFIX}{type(error).__name__}: {error}")
+            log(f"FAILED   {item.workload:32s} {item.routine:16s} ({type(error).__name__}: {error})")
+            return
+        took[item.section, item.routine] = time.monotonic() - started
+        if isinstance(value, Measurement):
+            record.measurements.append(value)
+            log(_line(value))
+        else:
+            record.step_seconds[item.workload] = value
+            log(f"one step, {item.workload}: " + ", ".join(
+                f"{call} {seconds * 1e6:.0f} us" for call, seconds in value.items()))
+
+    try:
+        for item in progress_bar(items, desc="benchmarks") if progress else items:
+            run_one(item)
+            done += 1
             if checkpoint is not None:
-                checkpoint(record.results(partial=record.partial
-                                          or f"running: {done + 1} of {len(items)} items done"))
+                checkpoint(record.results(partial=f"running: {done} of {len(items)} items done"))
+    except (SuiteStopped, KeyboardInterrupt) as stop:  # in an item or in a checkpoint
+        if budget is None:
+            raise
+        record.partial = f"stopped: {stop or type(stop).__name__}"
+        for rest in items[done:]:
+            record.skip(rest, record.partial)
+        log(f"{record.partial}; {len(items) - done} items left out")
+        if checkpoint is not None:
+            checkpoint(record.results())
 
 
 def suite_items(settings: BenchSettings) -> list[SuiteItem]:
@@ -736,9 +753,10 @@ def run_suite(settings: BenchSettings, log: Callable[[str], None] = lambda line:
 
     ``log`` receives one line per measurement; ``progress`` shows a progress bar instead.
     Routines this machine cannot run (``skip_reason``) are recorded in ``results.skipped``.
-    With a ``budget``, items that would not fit are skipped and recorded, and a
-    ``SuiteStopped`` or ``KeyboardInterrupt`` ends the run with partial results
-    (``results.partial`` says why); ``checkpoint`` receives the results after every item.
+    With a ``budget``, items that would not fit are skipped and recorded, an item that raises
+    is recorded with its error (``ERROR_PREFIX``) while the rest go on, and a ``SuiteStopped``
+    or ``KeyboardInterrupt`` ends the run with partial results (``results.partial`` says
+    why); ``checkpoint`` receives the results after every item.
     """
     set_precision(settings.precision)
     # The best of several sizes: which size a library handles best varies by device.
@@ -808,6 +826,21 @@ def step_table(results: BenchResults) -> str:
     return "\n".join(lines) + "\n"
 
 
+def skipped_table(results: BenchResults) -> str:
+    """What a run left out (``results.skipped``) and why, as Markdown; one row per routine and
+    reason, its workloads listed together. Empty when nothing was skipped."""
+    rows: dict[tuple[str, str], list[str]] = {}
+    for skip in results.skipped:
+        rows.setdefault((skip["routine"], skip["reason"]), []).append(skip["workload"])
+    if not rows:
+        return ""
+    lines = ["| routine | left out on | why |", "|---|---|---|"]
+    for (routine, reason), workloads in rows.items():
+        label = ROUTINES[routine][1] if routine in ROUTINES else routine
+        lines.append(f"| {label} | {'; '.join(dict.fromkeys(workloads))} | {reason} |")
+    return "\n".join(lines) + "\n"
+
+
 def write_outputs(results: BenchResults, out: Path) -> list[Path]:
     """The results file ``<device>.json`` and its three figures in ``out``."""
     import matplotlib
@@ -841,6 +874,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for workload in results.workloads():
         print(f"\n{workload}\n{routine_table(results, workload)}")
     print(f"\nOne training step, called three ways\n{step_table(results)}")
+    if results.skipped:
+        print(f"\nLeft out on this machine\n{skipped_table(results)}")
     for path in write_outputs(results, args.out):
         print(f"wrote {path}")
     return 0

@@ -128,7 +128,9 @@ class EpochGraph:
             self._warm_up()
         torch.cuda.current_stream().wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
+        # thread_local: only this thread's unsafe CUDA calls break the capture, not the work
+        # other threads of the process (JAX's runtime, data loaders) may be doing meanwhile.
+        with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
             self._steps()
 
     def __call__(self, order: Sequence[np.ndarray]) -> torch.Tensor:

@@ -137,8 +137,11 @@ def loss_disagreements(results, rtol: float) -> list[str]:
 
 
 def _stop_on_sigterm(signum, frame):
+    """The first SIGTERM stops the run with its partial results; a second one ends the process
+    at once (the results file of the last measurement is on disk already)."""
     from fwcompare.benchsuite import SuiteStopped
 
+    signal.signal(signum, signal.SIG_DFL)
     raise SuiteStopped(signal.Signals(signum).name)
 
 
@@ -236,6 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         checkpoint(results)  # write_outputs wrote the JSON without the check's environment notes
     for skip in results.skipped:
         print(f"skipped: {skip['section']} / {skip['workload']} / {skip['routine']}: {skip['reason']}")
+    failures += [f"{skip['workload']} / {skip['routine']}: {skip['reason']}" for skip in results.skipped
+                 if skip["reason"].startswith(benchsuite.ERROR_PREFIX)]
     failures += loss_disagreements(results, LOSS_RTOL[args.precision])
     print(f"\n{len(results.measurements)} measurements, {len(results.skipped)} skipped, "
           f"{time.monotonic() - started:.0f} s in all", flush=True)
