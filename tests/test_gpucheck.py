@@ -87,3 +87,11 @@ def test_sigterm_leaves_partial_results(tmp_path, mnist_in_data):
     results = benchmark.load_results(path)
     assert results.partial == "stopped: SIGTERM" and results.measurements
     assert any(s["reason"] == "stopped: SIGTERM" for s in results.skipped)
+
+
+def test_the_full_check_times_the_gpu_line_up_on_every_workload():
+    settings = gpucheck.full_settings()
+    assert settings.mlp_examples is None and settings.cnn_examples is None  # whole epochs
+    assert set(benchmark.GPU_ONLY) | {"jax-scan", "nnx-scan"} <= set(settings.cnn_routines)
+    assert set(gpucheck.HOST_LOADERS) <= set(settings.routines)
+    assert not set(gpucheck.HOST_LOADERS) & set(settings.cnn_routines)

@@ -599,7 +599,7 @@ class SuiteStopped(Exception):
 
 # Shares of a budget, in the order the sections run: a section may run until the sum of its
 # share and those before it is spent, so time an early section leaves over goes to later ones.
-SECTION_SHARES = {"gpu-tests": 0.15, "limits": 0.05, "step-overhead": 0.05, "routines": 0.40,
+SECTION_SHARES = {"gpu-tests": 0.20, "limits": 0.03, "step-overhead": 0.04, "routines": 0.38,
                   "sweeps": 0.15, "time-to-accuracy": 0.20}
 
 
