@@ -371,3 +371,12 @@ def test_skipped_table_groups_workloads_by_reason():
     table = benchsuite.skipped_table(results)
     assert "| PyTorch epoch as one CUDA graph | MLP; CNN | no CUDA |" in table
     assert benchsuite.skipped_table(_results()) == ""
+
+
+def test_results_files_written_before_skips_were_recorded_still_load(tmp_path):
+    data = _results().to_json()
+    del data["skipped"], data["partial"]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(data))
+    results = benchmark.load_results(path)
+    assert results.skipped == () and results.partial == "" and results.measurements

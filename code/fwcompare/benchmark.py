@@ -251,7 +251,8 @@ class BenchResults:
             found = data.get("schema") if isinstance(data, dict) else type(data).__name__
             raise ValueError(f"not a benchmark results file of schema {RESULTS_SCHEMA} (found {found!r})")
         fields = {f.name for f in dataclasses.fields(cls)}
-        optional = {f.name for f in dataclasses.fields(cls) if f.default_factory is not dataclasses.MISSING}
+        optional = {f.name for f in dataclasses.fields(cls)
+                    if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
         missing = sorted(fields - optional - data.keys())
         if missing:
             raise ValueError(f"benchmark results lack {', '.join(missing)}")
