@@ -89,7 +89,7 @@ def epoch_flops(config, examples: int) -> int:
 RESULTS_SCHEMA = 1
 GROUPS = ("routines", "batch", "width")
 FRAMEWORKS = {"torch": "PyTorch", "jax": "JAX"}
-# The nine ways to train an epoch that ``fwcompare.benchsuite`` implements: (framework, label).
+# The ways to train an epoch that ``fwcompare.benchsuite`` implements: (framework, label).
 ROUTINES = {
     "torch-dataloader": ("torch", "PyTorch eager, DataLoader"),
     "torch-device": ("torch", "PyTorch eager, data on device"),
@@ -122,7 +122,7 @@ STEP_CALLS = {
 class Measurement:
     """Timed epochs of one training routine on one workload.
 
-    ``group`` says which part of the suite measured it: ``"routines"`` (the nine ways to train
+    ``group`` says which part of the suite measured it: ``"routines"`` (the ways to train
     an epoch), or the ``"batch"`` / ``"width"`` scaling sweeps. ``examples`` is what one timed
     epoch covered; times are projected to a real epoch of ``full_examples`` in proportion.
     """

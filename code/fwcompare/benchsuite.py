@@ -232,7 +232,7 @@ def step_products_gflops(framework: str, sizes: Sequence[int], batch_size: int,
     return sum(2 * m * k * n for m, k, n in products) / seconds / 1e9
 
 
-# --- the nine routines --------------------------------------------------------------------
+# --- the routines ------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Workload:
