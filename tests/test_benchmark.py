@@ -10,8 +10,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import torch
 
 from fwcompare import benchmark, benchsuite, config, datasets, plots, timing
+from fwcompare.jax_common import data as jax_data
 
 # --- the timer -----------------------------------------------------------------------------
 
@@ -179,11 +181,13 @@ def tiny_workload(tiny_images) -> benchsuite.Workload:
     return benchsuite.Workload("tiny MLP", cfg, datasets.normalize(images), labels)
 
 
-def test_the_six_routines_do_the_same_work(tiny_workload):
+def test_the_routines_do_the_same_work(tiny_workload):
     """Same initial weights, same batches, same precision: every routine's first epoch gives the
-    same mean loss, and training lowers it."""
+    same mean loss, and training lowers it. The CUDA-graph routines run on CUDA only."""
+    runnable = [routine for routine in benchmark.ROUTINES if benchsuite.skip_reason(routine) is None]
+    assert "grain-jax" in runnable and set(benchmark.ROUTINES) - set(runnable) <= set(benchmark.GPU_ONLY)
     results = {routine: benchsuite.time_routine(routine, tiny_workload, repeats=5)
-               for routine in benchmark.ROUTINES}
+               for routine in runnable}
     first_losses = np.array([m.first_loss for m in results.values()])
     np.testing.assert_allclose(first_losses, first_losses[0], rtol=1e-4)
     for m in results.values():
@@ -247,3 +251,132 @@ def test_step_products_are_the_counted_flops():
     assert len(products) == 3 + 3 + 2  # forward, weight gradients, gradients passed down
     assert sum(2 * m * k * n for m, k, n in products) == benchmark.training_flops(
         benchmark.mlp_layer_macs(sizes), 128)
+
+
+# --- the GPU line-up on a CPU, budgets and partial results (issue 12) -----------------------
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks what a machine without CUDA does")
+@pytest.mark.parametrize("routine", benchmark.GPU_ONLY)
+def test_cuda_graph_routines_are_skipped_with_a_reason_on_a_cpu(routine, tiny_workload):
+    assert "CUDA" in benchsuite.skip_reason(routine)
+    with pytest.raises(benchsuite.RoutineSkipped, match="needs a CUDA device"):
+        benchsuite.time_routine(routine, tiny_workload, repeats=5)
+
+
+@pytest.mark.parametrize("optimizer", [{"optimizer": "sgd", "momentum": 0.9},
+                                       {"optimizer": "adam", "learning_rate": 1e-3}])
+def test_the_epoch_graph_steps_rehearsed_eagerly_match_the_eager_loop(optimizer, tiny_workload):
+    """The steps EpochGraph records, after its warm-up step and the reset of weights and
+    optimiser state, train exactly as torch-device does (run eagerly: no CUDA here)."""
+    cfg = dataclasses.replace(tiny_workload.config, **optimizer)
+    workload = dataclasses.replace(tiny_workload, config=cfg)
+    rehearsed, eager = benchsuite.rehearse_graph_epoch(workload, epochs=2)
+    assert rehearsed.shape == (2, 4)
+    np.testing.assert_allclose(rehearsed, eager, rtol=1e-6)
+
+
+def test_grain_reads_the_shared_order(tiny_images):
+    images, labels = tiny_images
+    order = datasets.batch_order(len(images), 64, seed=3, epoch=1, drop_last=True)
+    batches = list(jax_data.grain_loader(images, labels, order, threads=2))
+    assert len(batches) == len(order)
+    for (xb, yb), idx in zip(batches, order, strict=True):
+        np.testing.assert_array_equal(xb, images[idx])
+        np.testing.assert_array_equal(yb, labels[idx])
+    with pytest.raises(ValueError, match="sizes"):
+        jax_data.grain_loader(images, labels, datasets.batch_order(100, 64, seed=0, epoch=0))
+
+
+def _item(routine: str, seconds: float = 1.0, error: Exception | None = None) -> benchsuite.SuiteItem:
+    def run():
+        if error is not None:
+            raise error
+        return _measurement(routine=routine, framework=benchmark.ROUTINES[routine][0],
+                            epoch_s=(seconds,) * 5)
+
+    return benchsuite.SuiteItem("routines", "MLP", routine, run)
+
+
+class _Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def _record() -> benchsuite.SuiteRecord:
+    settings = benchsuite.BenchSettings(matmul_sizes=(64,))
+    return benchsuite.SuiteRecord(settings, {"torch": 1.0, "jax": 1.0}, {"torch": 1.0, "jax": 1.0})
+
+
+def test_budget_deadlines_add_up_in_section_order():
+    clock = _Clock()
+    budget = benchsuite.SuiteBudget(100, {"a": 0.25, "b": 0.5}, clock=clock)
+    assert (budget.deadline("a"), budget.deadline("b"), budget.deadline("other")) == (25, 75, 100)
+    clock.now = 20
+    assert budget.fits("a", 4) and not budget.fits("a", 6) and budget.left("b") == 55
+    for bad in ({"seconds": 0}, {"seconds": 10, "shares": {"a": 0.8, "b": 0.3}}):
+        with pytest.raises(ValueError):
+            benchsuite.SuiteBudget(**{"shares": None, **bad})
+
+
+def test_items_past_the_budget_and_missing_routines_are_recorded():
+    record, clock = _record(), _Clock()
+    budget = benchsuite.SuiteBudget(10, {"routines": 1.0}, clock=clock)
+    items = [_item("torch-device"),
+             _item("torch-cudagraphs", error=benchsuite.RoutineSkipped("torch-cudagraphs: no CUDA")),
+             benchsuite.SuiteItem("routines", "MLP", "jax-scan", lambda: pytest.fail("ran")),
+             _item("jax-device")]
+    seen = []
+    ran = iter([0.0, 11.0])  # the clock after each checkpoint: the budget is spent after two items
+
+    def checkpoint(results):
+        seen.append(results.partial)
+        clock.now = next(ran, clock.now)
+
+    benchsuite.run_items(items, record, lambda line: None, budget, checkpoint, progress=False)
+    results = record.results()
+    assert [m.routine for m in results.measurements] == ["torch-device"]
+    assert [(s["routine"], s["reason"].split(":")[0]) for s in results.skipped] == [
+        ("torch-cudagraphs", "no CUDA"), ("jax-scan", "time budget"), ("jax-device", "time budget")]
+    assert results.partial == "" and seen[0] == "running: 1 of 4 items done" and len(seen) == 4
+
+
+def test_a_stop_returns_partial_results_that_round_trip(tmp_path):
+    record = _record()
+    items = [_item("torch-device"), _item("nnx-jit", error=RuntimeError("capture failed")),
+             _item("jax-device", error=benchsuite.SuiteStopped("SIGTERM")), _item("jax-scan")]
+    written = []
+    benchsuite.run_items(items, record, lambda line: None, benchsuite.SuiteBudget(100),
+                         lambda results: written.append(benchmark.save_results(results, tmp_path / "r.json")),
+                         progress=False)
+    results = benchmark.load_results(written[-1])  # the last checkpoint holds all there is
+    assert (results.measurements, results.skipped) == (tuple(record.measurements), tuple(record.skipped))
+    assert results.partial == "stopped: SIGTERM" and len(results.measurements) == 1
+    assert [s["routine"] for s in results.skipped] == ["nnx-jit", "jax-device", "jax-scan"]
+    assert results.skipped[0]["reason"] == "error: RuntimeError: capture failed"
+    with pytest.raises(RuntimeError):  # without a budget an error or a stop is not caught
+        benchsuite.run_items(items, _record(), lambda line: None, None, None, progress=False)
+    with pytest.raises(benchsuite.SuiteStopped):
+        benchsuite.run_items(items[2:], _record(), lambda line: None, None, None, progress=False)
+
+
+def test_skipped_table_groups_workloads_by_reason():
+    results = dataclasses.replace(_results(), skipped=(
+        {"section": "routines", "workload": "MLP", "routine": "torch-graph-epoch", "reason": "no CUDA"},
+        {"section": "routines", "workload": "CNN", "routine": "torch-graph-epoch", "reason": "no CUDA"}))
+    table = benchsuite.skipped_table(results)
+    assert "| PyTorch epoch as one CUDA graph | MLP; CNN | no CUDA |" in table
+    assert benchsuite.skipped_table(_results()) == ""
+
+
+def test_results_files_written_before_skips_were_recorded_still_load(tmp_path):
+    data = _results().to_json()
+    del data["skipped"], data["partial"]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(data))
+    results = benchmark.load_results(path)
+    assert results.skipped == () and results.partial == "" and results.measurements

@@ -89,7 +89,7 @@ def epoch_flops(config, examples: int) -> int:
 RESULTS_SCHEMA = 1
 GROUPS = ("routines", "batch", "width")
 FRAMEWORKS = {"torch": "PyTorch", "jax": "JAX"}
-# The nine ways to train an epoch that ``fwcompare.benchsuite`` implements: (framework, label).
+# The ways to train an epoch that ``fwcompare.benchsuite`` implements: (framework, label).
 ROUTINES = {
     "torch-dataloader": ("torch", "PyTorch eager, DataLoader"),
     "torch-device": ("torch", "PyTorch eager, data on device"),
@@ -100,7 +100,14 @@ ROUTINES = {
     "nnx-jit": ("jax", "NNX nnx.jit step, data on device"),
     "nnx-split": ("jax", "NNX cached step, data on device"),
     "nnx-scan": ("jax", "NNX lax.scan epoch"),
+    # GPU line-up and data loading (issue 12): the two CUDA-graph routines run on CUDA only;
+    # on another device the suite records them as skipped, with the reason.
+    "torch-cudagraphs": ("torch", "torch.compile reduce-overhead (CUDA graphs)"),
+    "torch-graph-epoch": ("torch", "PyTorch epoch as one CUDA graph"),
+    "grain-jax": ("jax", "Linen jit step, Grain loader"),
 }
+# Routines that need a CUDA device (CUDA graphs); ``benchsuite.skip_reason`` says why one is skipped.
+GPU_ONLY = ("torch-cudagraphs", "torch-graph-epoch")
 # The ways one training step can be called, timed per step by ``benchsuite.step_overhead``.
 # linen-jit: state in, state out; nnx-jit: modules in, updated in place; nnx-split: the same step
 # with the module graph split once (nnx.cached_partial).
@@ -115,7 +122,7 @@ STEP_CALLS = {
 class Measurement:
     """Timed epochs of one training routine on one workload.
 
-    ``group`` says which part of the suite measured it: ``"routines"`` (the nine ways to train
+    ``group`` says which part of the suite measured it: ``"routines"`` (the ways to train
     an epoch), or the ``"batch"`` / ``"width"`` scaling sweeps. ``examples`` is what one timed
     epoch covered; times are projected to a real epoch of ``full_examples`` in proportion.
     """
@@ -199,6 +206,11 @@ class BenchResults:
     # Seconds per training step for each way of calling it (``STEP_CALLS``), per MLP workload;
     # files written before NNX joined the suite have none.
     step_seconds: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    # What the run left out and why, one ``{"section", "workload", "routine", "reason"}`` dict
+    # each (a GPU-only routine on a CPU, a time budget spent, a stop signal); ``partial`` says
+    # why a run stopped before its end ("" for a complete run).
+    skipped: tuple[dict[str, str], ...] = ()
+    partial: str = ""
 
     @property
     def device(self) -> str:
@@ -239,15 +251,19 @@ class BenchResults:
             found = data.get("schema") if isinstance(data, dict) else type(data).__name__
             raise ValueError(f"not a benchmark results file of schema {RESULTS_SCHEMA} (found {found!r})")
         fields = {f.name for f in dataclasses.fields(cls)}
-        optional = {f.name for f in dataclasses.fields(cls) if f.default_factory is not dataclasses.MISSING}
+        optional = {f.name for f in dataclasses.fields(cls)
+                    if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
         missing = sorted(fields - optional - data.keys())
         if missing:
             raise ValueError(f"benchmark results lack {', '.join(missing)}")
         measurements = tuple(
             Measurement(**{**m, "hidden": tuple(m["hidden"]), "epoch_s": tuple(m["epoch_s"])})
             for m in data["measurements"])
-        rest = {name: data[name] for name in fields - {"measurements", "matmul_sizes"} if name in data}
-        return cls(**rest, matmul_sizes=tuple(data["matmul_sizes"]), measurements=measurements)
+        rest = {name: data[name] for name in fields - {"measurements", "matmul_sizes", "skipped"}
+                if name in data}
+        skipped = tuple(dict(skip) for skip in data.get("skipped", ()))
+        return cls(**rest, matmul_sizes=tuple(data["matmul_sizes"]), measurements=measurements,
+                   skipped=skipped)
 
 
 def save_results(results: BenchResults, path: str | os.PathLike) -> Path:

@@ -1,4 +1,4 @@
-"""The benchmark suite: nine ways to train an epoch, two scaling sweeps, and ``make bench``.
+"""The benchmark suite: twelve ways to train an epoch, two scaling sweeps, and ``make bench``.
 
 Every routine trains the same model from the same initial weights on the same bytes in the
 same batch order, at the same precision; only the way the work reaches the device differs:
@@ -9,13 +9,19 @@ routine             how an epoch runs
 torch-dataloader    PyTorch eager; batches collated on the host by a ``DataLoader``
 torch-device        PyTorch eager; the dataset lives on the device, batches sliced there
 torch-compile       as torch-device, forward and loss compiled by ``torch.compile``
+torch-cudagraphs    as torch-compile with ``mode="reduce-overhead"``: replayed CUDA graphs
+torch-graph-epoch   the whole epoch recorded once as one CUDA graph, one replay per epoch
 jax-dataloader      Flax Linen ``jax.jit`` step per batch, fed from the same ``DataLoader``
+grain-jax           as jax-dataloader, batches read and collated on the host by Grain
 jax-device          Flax Linen ``jax.jit`` step per batch, dataset on the device
 jax-scan            Flax Linen: the whole epoch as one compiled ``lax.scan``
 nnx-jit             Flax NNX ``nnx.jit`` step per batch, dataset on the device
 nnx-split           Flax NNX step with the module graph split once (``nnx.cached_partial``)
 nnx-scan            Flax NNX: the whole epoch as one compiled ``lax.scan``
 ==================  =====================================================================
+
+The two CUDA-graph routines (``benchmark.GPU_ONLY``) run on CUDA only; elsewhere the suite
+records them in ``BenchResults.skipped`` with the reason instead of leaving them out silently.
 
 ``step_overhead`` times one training step alone in the three ways JAX code can call it
 (Linen's ``jax.jit``, NNX's ``nnx.jit``, NNX's cached step), which isolates the Python work
@@ -35,6 +41,7 @@ import itertools
 import logging
 import re
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,8 +52,9 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
-from fwcompare import config, datasets, report
+from fwcompare import config, cudagraphs, datasets, report
 from fwcompare.benchmark import (
+    GPU_ONLY,
     ROUTINES,
     STEP_CALLS,
     BenchResults,
@@ -224,7 +232,7 @@ def step_products_gflops(framework: str, sizes: Sequence[int], batch_size: int,
     return sum(2 * m * k * n for m, k, n in products) / seconds / 1e9
 
 
-# --- the nine routines --------------------------------------------------------------------
+# --- the routines ------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Workload:
@@ -381,10 +389,65 @@ def _nnx_scan(workload: Workload) -> Epoch:
     return epoch
 
 
+# --- the GPU line-up and Grain (issue 12) ----------------------------------------------------
+
+def _torch_cudagraphs(workload: Workload) -> Epoch:
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # as in _torch_compile
+    model, optimizer = _torch_start(workload)
+    step = cudagraphs.reduce_overhead_train_step(model, optimizer)
+    x, y = _torch_on_device(workload)
+    return lambda e: torch.stack([step(xb, yb)
+                                  for xb, yb in torch_data.iterate_batches(x, y, workload.order(e))])
+
+
+def _torch_graph_epoch(workload: Workload, capture: bool | None = None) -> Epoch:
+    """The epoch recorded once as one CUDA graph (``cudagraphs.EpochGraph``), replayed per epoch.
+
+    ``capture=False`` runs the same steps eagerly: the CPU rehearsal the tests use."""
+    model, optimizer = _torch_start(workload)
+    x, y = _torch_on_device(workload)
+    graph = cudagraphs.EpochGraph(model, optimizer, x, y, steps=len(workload.order(0)),
+                                  batch_size=workload.config.batch_size, capture=capture)
+    return lambda e: graph(workload.order(e))
+
+
+def _grain_jax(workload: Workload) -> Epoch:
+    """jax-dataloader with Grain in the DataLoader's place: the same bytes, the same order."""
+    run = JaxRun(workload)
+    labels = workload.labels.astype(np.int32)
+
+    def epoch(e: int) -> jax.Array:
+        losses = []
+        for xb, yb in jax_data.grain_loader(workload.images, labels, workload.order(e)):
+            run.state, loss = jax_train.train_step(run.state, xb, yb)
+            losses.append(loss)
+        return jnp.stack(losses)
+
+    return epoch
+
+
+def skip_reason(routine: str) -> str | None:
+    """Why ``routine`` cannot run here (``None`` if it can): the CUDA-graph routines need CUDA."""
+    if routine in GPU_ONLY and not torch.cuda.is_available():
+        return "needs a CUDA device (CUDA graphs); PyTorch sees none here"
+    return None
+
+
+def rehearse_graph_epoch(workload: Workload, epochs: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Per-step losses of ``epochs`` epochs of torch-graph-epoch run eagerly (no CUDA graph) and of
+    torch-device: on any device the two must agree, which checks the recorded steps, the
+    warm-up and the reset of weights and optimiser state before recording."""
+    rehearsal, eager = _torch_graph_epoch(workload, capture=False), _torch_device(workload)
+    return tuple(np.stack([np.asarray(run(e).cpu()) for e in range(epochs)])
+                 for run in (rehearsal, eager))
+
+
 PREPARE: dict[str, Callable[[Workload], Epoch]] = {
     "torch-dataloader": _torch_dataloader, "torch-device": _torch_device, "torch-compile": _torch_compile,
     "jax-dataloader": _jax_dataloader, "jax-device": _jax_device, "jax-scan": _jax_scan,
     "nnx-jit": _nnx_jit, "nnx-split": _nnx_split, "nnx-scan": _nnx_scan,
+    "torch-cudagraphs": _torch_cudagraphs, "torch-graph-epoch": _torch_graph_epoch,
+    "grain-jax": _grain_jax,
 }
 # Routines that compile a whole epoch: XLA:CPU runs the CNN's that way ~10x slower (see settings_for).
 SCANNED = ("jax-scan", "nnx-scan")
@@ -431,6 +494,10 @@ def step_overhead(cfg: config.MLPConfig, steps: int = 100, repeats: int = MIN_RE
 
 
 
+class RoutineSkipped(RuntimeError):
+    """A routine that cannot run on this machine (``skip_reason``); ``run_suite`` records it."""
+
+
 def _mean_loss(losses: Any) -> float:
     if isinstance(losses, torch.Tensor):
         losses = losses.cpu()
@@ -442,6 +509,8 @@ def time_routine(routine: str, workload: Workload, repeats: int, group: str = "r
     """Train ``1 + repeats`` epochs with ``routine``; the first is timed apart (it compiles)."""
     if routine not in PREPARE:
         raise ValueError(f"routine={routine!r} is unknown; allowed: {', '.join(PREPARE)}")
+    if reason := skip_reason(routine):
+        raise RoutineSkipped(f"{routine}: {reason}")
     epoch = PREPARE[routine](workload)
     losses, first_seconds = time_once(lambda: epoch(0))
     epochs = itertools.count(1)
@@ -521,11 +590,173 @@ def bench_environment(precision: str) -> dict[str, str]:
     return {"device": device, "processor": processor_name(), "precision": precision, **info}
 
 
+# --- a time budget, stops and partial results (issue 12: fwcompare.gpucheck) -----------------
+
+class SuiteStopped(Exception):
+    """Raised to stop a suite run early (``gpucheck`` raises it from its SIGTERM handler);
+    a ``run_suite`` given a budget then returns partial results instead of losing them."""
+
+
+# Shares of a budget, in the order the sections run: a section may run until the sum of its
+# share and those before it is spent, so time an early section leaves over goes to later ones.
+SECTION_SHARES = {"gpu-tests": 0.20, "limits": 0.03, "step-overhead": 0.04, "routines": 0.38,
+                  "sweeps": 0.15, "time-to-accuracy": 0.20}
+
+
+# How ``run_items`` (given a budget) records an item that raised: a skip whose reason starts so.
+ERROR_PREFIX = "error: "
+
+
+class SuiteBudget:
+    """Wall-clock seconds for a run, shared out among its sections (``SECTION_SHARES``).
+
+    ``fits(section, estimate)`` says whether an item expected to take ``estimate`` seconds
+    ends before the section's deadline; items that do not fit are skipped and recorded.
+    """
+
+    def __init__(self, seconds: float, shares: dict[str, float] | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        shares = dict(SECTION_SHARES if shares is None else shares)
+        if seconds <= 0:
+            raise ValueError(f"seconds={seconds!r} must be > 0")
+        if any(share < 0 for share in shares.values()) or sum(shares.values()) > 1 + 1e-9:
+            raise ValueError(f"shares={shares!r} must be >= 0 and sum to at most 1")
+        self.seconds, self.shares, self.clock = seconds, shares, clock
+        self.started = clock()
+
+    def deadline(self, section: str) -> float:
+        """When ``section`` must end (clock time); a section without a share may use it all."""
+        if section not in self.shares:
+            return self.started + self.seconds
+        names = list(self.shares)
+        spent = sum(self.shares[name] for name in names[:names.index(section) + 1])
+        return self.started + self.seconds * spent
+
+    def left(self, section: str) -> float:
+        return self.deadline(section) - self.clock()
+
+    def fits(self, section: str, estimate: float = 0.0) -> bool:
+        return self.left(section) > estimate
+
+
+@dataclass(frozen=True)
+class SuiteItem:
+    """One thing the suite measures: ``run()`` returns a ``Measurement`` or step times."""
+
+    section: str
+    workload: str
+    routine: str
+    run: Callable[[], Any]
+
+
+class SuiteRecord:
+    """What a suite run has measured and skipped so far; ``results()`` at any point."""
+
+    def __init__(self, settings: BenchSettings, limit: dict[str, float], ceiling: dict[str, float]):
+        self.settings, self.limit, self.ceiling = settings, limit, ceiling
+        self.measurements: list[Measurement] = []
+        self.step_seconds: dict[str, dict[str, float]] = {}
+        self.skipped: list[dict[str, str]] = []
+        self.partial = ""
+
+    def skip(self, item: SuiteItem, reason: str) -> None:
+        self.skipped.append({"section": item.section, "workload": item.workload,
+                             "routine": item.routine, "reason": reason})
+
+    def results(self, partial: str | None = None) -> BenchResults:
+        created = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        return BenchResults(created=created, environment=bench_environment(self.settings.precision),
+                            settings=dataclasses.asdict(self.settings),
+                            matmul_sizes=self.settings.matmul_sizes, matmul_gflops=self.limit,
+                            step_products_gflops=self.ceiling, measurements=tuple(self.measurements),
+                            step_seconds=dict(self.step_seconds), skipped=tuple(self.skipped),
+                            partial=self.partial if partial is None else partial)
+
+
+def run_items(items: list[SuiteItem], record: SuiteRecord, log: Callable[[str], None],
+              budget: SuiteBudget | None, checkpoint: Callable[[BenchResults], None] | None,
+              progress: bool) -> None:
+    """Run ``items`` in order into ``record``: a routine this machine lacks, or an item the
+    budget has no time left for, is recorded as skipped; a stop skips all that is left."""
+    took: dict[tuple[str, str], float] = {}  # seconds the last item of (section, routine) took
+    done = 0  # items recorded (measured or skipped)
+
+    def run_one(item: SuiteItem) -> None:
+        estimate = took.get((item.section, item.routine), 0.0)
+        if budget is not None and not budget.fits(item.section, estimate):
+            reason = (f"time budget: section {item.section!r} had {budget.left(item.section):.0f} s "
+                      f"left, the item's last run took {estimate:.0f} s")
+            record.skip(item, reason)
+            log(f"skipped  {item.workload:32s} {item.routine:16s} ({reason})")
+            return
+        started = time.monotonic()
+        try:
+            value = item.run()
+        except RoutineSkipped as skipped:
+            record.skip(item, str(skipped).split(": ", 1)[-1])
+            log(f"skipped  {item.workload:32s} {item.routine:16s} ({skipped})")
+            return
+        except SuiteStopped:
+            raise
+        except Exception as error:  # with a budget (gpucheck): record it, measure the rest
+            if budget is None:
+                raise
+            record.skip(item, f"{ERROR_PREFIX}{type(error).__name__}: {error}")
+            log(f"FAILED   {item.workload:32s} {item.routine:16s} ({type(error).__name__}: {error})")
+            return
+        took[item.section, item.routine] = time.monotonic() - started
+        if isinstance(value, Measurement):
+            record.measurements.append(value)
+            log(_line(value))
+        else:
+            record.step_seconds[item.workload] = value
+            log(f"one step, {item.workload}: " + ", ".join(
+                f"{call} {seconds * 1e6:.0f} us" for call, seconds in value.items()))
+
+    try:
+        for item in progress_bar(items, desc="benchmarks") if progress else items:
+            run_one(item)
+            done += 1
+            if checkpoint is not None:
+                checkpoint(record.results(partial=f"running: {done} of {len(items)} items done"))
+    except (SuiteStopped, KeyboardInterrupt) as stop:  # in an item or in a checkpoint
+        if budget is None:
+            raise
+        record.partial = f"stopped: {stop or type(stop).__name__}"
+        for rest in items[done:]:
+            record.skip(rest, record.partial)
+        log(f"{record.partial}; {len(items) - done} items left out")
+        if checkpoint is not None:
+            checkpoint(record.results())
+
+
+def suite_items(settings: BenchSettings) -> list[SuiteItem]:
+    """Everything ``run_suite`` measures after the device's limits, in order."""
+    items = []
+    for hidden in settings.overhead_hidden:
+        cfg = dataclasses.replace(MLP_WORKLOAD, hidden=tuple(hidden))
+        items.append(SuiteItem("step-overhead", f"{mlp_name(cfg.hidden)}, batch {cfg.batch_size}",
+                               "step-overhead", functools.partial(step_overhead, cfg, settings.overhead_steps,
+                                                                  settings.repeats)))
+    plan = [("routines", *item) for item in routine_plan(settings)] + sweep_plan(settings)
+    for group, routine, workload, full in plan:
+        items.append(SuiteItem("routines" if group == "routines" else "sweeps", workload.name, routine,
+                               functools.partial(time_routine, routine, workload, settings.repeats,
+                                                 group=group, full_examples=full)))
+    return items
+
+
 def run_suite(settings: BenchSettings, log: Callable[[str], None] = lambda line: None,
-              progress: bool = False) -> BenchResults:
-    """Measure the matmul limit, the nine routines, one step three ways and the sweeps; return all.
+              progress: bool = False, budget: SuiteBudget | None = None,
+              checkpoint: Callable[[BenchResults], None] | None = None) -> BenchResults:
+    """Measure the matmul limit, the routines, one step three ways and the sweeps; return all.
 
     ``log`` receives one line per measurement; ``progress`` shows a progress bar instead.
+    Routines this machine cannot run (``skip_reason``) are recorded in ``results.skipped``.
+    With a ``budget``, items that would not fit are skipped and recorded, an item that raises
+    is recorded with its error (``ERROR_PREFIX``) while the rest go on, and a ``SuiteStopped``
+    or ``KeyboardInterrupt`` ends the run with partial results (``results.partial`` says
+    why); ``checkpoint`` receives the results after every item.
     """
     set_precision(settings.precision)
     # The best of several sizes: which size a library handles best varies by device.
@@ -537,27 +768,11 @@ def run_suite(settings: BenchSettings, log: Callable[[str], None] = lambda line:
     ceiling = {fw: step_products_gflops(fw, mlp_sizes, MLP_WORKLOAD.batch_size, settings.repeats)
                for fw in ("torch", "jax")}
     log("MLP step's products alone: " + ", ".join(f"{fw} {rate:.1f} GFLOP/s" for fw, rate in ceiling.items()))
-    step_seconds = {}
-    for hidden in settings.overhead_hidden:
-        cfg = dataclasses.replace(MLP_WORKLOAD, hidden=tuple(hidden))
-        name = f"{mlp_name(cfg.hidden)}, batch {cfg.batch_size}"
-        step_seconds[name] = step_overhead(cfg, settings.overhead_steps, settings.repeats)
-        log(f"one step, {name}: " + ", ".join(f"{call} {seconds * 1e6:.0f} us"
-                                               for call, seconds in step_seconds[name].items()))
-    plan = [("routines", *item) for item in routine_plan(settings)]
-    plan += sweep_plan(settings)
-    if progress:
-        plan = progress_bar(plan, desc="benchmarks")
-    measurements = []
-    for group, routine, workload, full in plan:
-        measurements.append(time_routine(routine, workload, settings.repeats, group=group,
-                                         full_examples=full))
-        log(_line(measurements[-1]))
-    created = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    return BenchResults(created=created, environment=bench_environment(settings.precision),
-                        settings=dataclasses.asdict(settings), matmul_sizes=settings.matmul_sizes,
-                        matmul_gflops=limit, step_products_gflops=ceiling,
-                        measurements=tuple(measurements), step_seconds=step_seconds)
+    record = SuiteRecord(settings, limit, ceiling)
+    run_items(suite_items(settings), record, log, budget, checkpoint, progress)
+    # CONNECT (issue 12, h12a): the time-to-accuracy runs join here, as section
+    # "time-to-accuracy" of the budget, unless record.partial says the run was stopped.
+    return record.results()
 
 
 def _line(m: Measurement) -> str:
@@ -611,6 +826,21 @@ def step_table(results: BenchResults) -> str:
     return "\n".join(lines) + "\n"
 
 
+def skipped_table(results: BenchResults) -> str:
+    """What a run left out (``results.skipped``) and why, as Markdown; one row per routine and
+    reason, its workloads listed together. Empty when nothing was skipped."""
+    rows: dict[tuple[str, str], list[str]] = {}
+    for skip in results.skipped:
+        rows.setdefault((skip["routine"], skip["reason"]), []).append(skip["workload"])
+    if not rows:
+        return ""
+    lines = ["| routine | left out on | why |", "|---|---|---|"]
+    for (routine, reason), workloads in rows.items():
+        label = ROUTINES[routine][1] if routine in ROUTINES else routine
+        lines.append(f"| {label} | {'; '.join(dict.fromkeys(workloads))} | {reason} |")
+    return "\n".join(lines) + "\n"
+
+
 def write_outputs(results: BenchResults, out: Path) -> list[Path]:
     """The results file ``<device>.json`` and its three figures in ``out``."""
     import matplotlib
@@ -644,6 +874,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for workload in results.workloads():
         print(f"\n{workload}\n{routine_table(results, workload)}")
     print(f"\nOne training step, called three ways\n{step_table(results)}")
+    if results.skipped:
+        print(f"\nLeft out on this machine\n{skipped_table(results)}")
     for path in write_outputs(results, args.out):
         print(f"wrote {path}")
     return 0

@@ -38,3 +38,24 @@ def iterate_batches(x: jax.Array, y: jax.Array, order: Sequence[np.ndarray],
     """``(x[idx], y[idx])`` for each index batch of ``order`` (from ``datasets.batch_order``)."""
     for idx in order:
         yield take(x, y, jnp.asarray(idx))
+
+
+def grain_loader(images: np.ndarray, labels: np.ndarray, order: Sequence[np.ndarray],
+                 threads: int = 4) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Host batches ``(images[idx], labels[idx])`` for each index batch of ``order``, read by Grain.
+
+    A Grain ``MapDataset`` over the epoch's indices in the shared order fetches each example
+    on its own and stacks full batches on the host, as a PyTorch ``DataLoader`` does; its
+    ``IterDataset`` reads ahead with ``threads`` threads. Batch sizes must all be equal
+    (``datasets.batch_order(..., drop_last=True)``).
+    """
+    import grain  # only this loader needs it
+
+    sizes = {len(idx) for idx in order}
+    if len(sizes) != 1:
+        raise ValueError(f"order holds batches of sizes {sorted(sizes)}; Grain batches one size")
+    dataset = (grain.MapDataset.source(np.concatenate(order))
+               .map(lambda i: (images[i], labels[i]))
+               .batch(sizes.pop(), drop_remainder=True))
+    return iter(dataset.to_iter_dataset(grain.ReadOptions(num_threads=threads,
+                                                          prefetch_buffer_size=2 * threads)))
