@@ -95,6 +95,11 @@ XLA_FLAG_LABELS = {
 CNN_LAYERS = ("Conv_0", "Conv_1")
 
 
+def _check(name: str, value: str, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name}={value!r} is unknown; allowed: {', '.join(allowed)}")
+
+
 @dataclasses.dataclass(frozen=True)
 class GapSettings:
     """How much the chapter measures: the CNN's batch size, a smaller one for the batch-size
@@ -109,6 +114,8 @@ class GapSettings:
     flag_steps: int = 3
     matmul_sizes: tuple[int, ...] = (1024, 2048)
     repeats: int = 5
+    torch_variants: tuple[str, ...] = tuple(TORCH_VARIANTS)
+    flag_variants: tuple[str, ...] = tuple(XLA_FLAG_VARIANTS)
 
 
 def settings_for(profile: str | None = None) -> GapSettings:
@@ -118,19 +125,17 @@ def settings_for(profile: str | None = None) -> GapSettings:
     if profile == "smoke":
         return GapSettings(batch_size=64, small_batch_size=16, mlp_batch_sizes=(32, 128),
                            rounds=1, steps=1, flag_rounds=1, flag_steps=1, matmul_sizes=(512,),
-                           repeats=3)
+                           repeats=3, torch_variants=("eager", "channels-last", "no-mkldnn",
+                                                      "one-thread", "compile"),
+                           flag_variants=("default", "no-xnnpack"))
     return GapSettings()
-
-
-def _check(name: str, value: str, allowed: Sequence[str]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name}={value!r} is unknown; allowed: {', '.join(allowed)}")
 
 
 # --- the CNN in JAX, written several ways -------------------------------------------------
 
-def average_pool(h: jax.Array, layout: str = "nhwc", pool: str = "reduce-window") -> jax.Array:
-    """2x2 average pool with stride 2, as ``lax.reduce_window`` or as a reshape and a mean."""
+def average_pool(h: jax.Array, layout: str = "nhwc",
+                 pool: str = "reduce-window") -> jax.Array:
+    """2x2 average pool, stride 2: ``lax.reduce_window``, or a reshape and a mean."""
     _check("layout", layout, ("nhwc", "nchw"))
     _check("pool", pool, ("reduce-window", "reshape"))
     spatial = (1, 2) if layout == "nhwc" else (2, 3)
@@ -144,16 +149,18 @@ def average_pool(h: jax.Array, layout: str = "nhwc", pool: str = "reduce-window"
 
 
 def conv_im2col(h: jax.Array, kernel: jax.Array) -> jax.Array:
-    """A 3x3 "same" convolution of NHWC ``h`` with an HWIO ``kernel`` as one matrix product.
+    """A 3x3 "same" convolution of NHWC ``h`` with an HWIO ``kernel``, as one matmul.
 
-    The nine shifted views of the zero-padded input are laid side by side, one row of
-    ``9 * C`` numbers per output pixel ("im2col"), and multiplied by the kernel reshaped to
-    ``(9 * C, O)``. Its gradients are matrix products too, plus slices and pads.
+    The nine shifted views of the zero-padded input are laid side by side, one row
+    of ``9 * C`` numbers per output pixel ("im2col"), and multiplied by the kernel
+    reshaped to ``(9 * C, O)``. Its gradients are matrix products too, plus slices
+    and pads.
     """
     n, height, width, channels = h.shape
     padded = jnp.pad(h, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    columns = jnp.concatenate([padded[:, i:i + height, j:j + width, :]
-                               for i in range(3) for j in range(3)], axis=-1)  # (N, H, W, 9C)
+    shifted = [padded[:, i:i + height, j:j + width, :]
+               for i in range(3) for j in range(3)]
+    columns = jnp.concatenate(shifted, axis=-1)  # (N, H, W, 9C)
     out = columns.reshape(-1, 9 * channels) @ kernel.reshape(9 * channels, -1)
     return out.reshape(n, height, width, -1)  # (N, H, W, O)
 
@@ -324,7 +331,8 @@ def interleaved_seconds(calls: dict[str, Callable[[], Any]], rounds: int = 3, st
     """Seconds per call of each of ``calls``, timed in turn: round after round, every call
     ``steps`` times in each, so that a busy spell of a shared machine hits all alike.
 
-    Returns ``{name: {"first_s": first call (compiles), "step_s": median per call}}``.
+    Each round starts one call further along the list. Returns ``{name: {"first_s": first
+    call (compiles), "step_s": median seconds per call}}``.
     """
     if rounds < 1 or steps < 1:
         raise ValueError(f"rounds={rounds!r} and steps={steps!r} must be >= 1")
@@ -334,8 +342,11 @@ def interleaved_seconds(calls: dict[str, Callable[[], Any]], rounds: int = 3, st
         sync(call())
         first[name] = time.perf_counter() - start
     samples = collections.defaultdict(list)
-    for _ in range(rounds):
-        for name, call in calls.items():
+    names = list(calls)
+    for index in range(rounds):
+        # each round starts one further along, so that no call always runs first
+        for name in names[index % len(names):] + names[:index % len(names)]:
+            call = calls[name]
             start = time.perf_counter()
             sync([call() for _ in range(steps)][-1])
             samples[name].append((time.perf_counter() - start) / steps)
@@ -393,9 +404,8 @@ def _hlo_ops(hlo_text: str) -> dict[str, tuple[str, str]]:
         source = op_name.group(1).split("/", 1)[-1] if op_name else ""
         for pattern, word in ((r"^transpose\(jvp\((\w*)\)\)/?", "backward"),
                               (r"^jvp\((\w*)\)/?", "forward")):
-            # transpose(jvp(CNN))/Conv_1/conv_general_dilated -> backward CNN/Conv_1/...
-            source = re.sub(pattern, lambda m, w=word: f"{w} {m[1] + '/' if m[1] else ''}",
-                            source)
+            # transpose(jvp(CNN))/Conv_1/conv_general_dilated -> backward Conv_1/...
+            source = re.sub(pattern, f"{word} ", source)  # the model's name dropped
         ops[name] = (source, shape.split("{")[0])
     return ops
 
