@@ -132,3 +132,10 @@ def test_the_smoke_settings_are_smaller_and_bad_profiles_refused():
     assert smoke.batch_size < full.batch_size and smoke.rounds <= full.rounds
     with pytest.raises(ValueError, match="allowed: full, smoke"):
         cpu_gaps.settings_for("huge")
+
+
+def test_profile_rows_fit_the_header():
+    op = cpu_gaps.OpTime("fusion.1", "backward Conv_1/conv", "f32[3,3]", 1.5, 0.25)
+    rows = cpu_gaps.profile_rows([op])
+    assert rows == [("`fusion.1`", "backward Conv_1/conv (f32[3,3])", 1.5, "25%")]
+    assert len(rows[0]) == len(cpu_gaps.PROFILE_HEADER)

@@ -435,16 +435,50 @@ def jax_op_profile(stepper: Stepper, steps: int = 3, top: int = 10) -> list[OpTi
     return [OpTime(name, *ops[name], ms, ms / whole) for name, ms in totals.most_common(top)]
 
 
+PROFILE_HEADER = ("XLA operation", "from (output)", "ms/step", "share")
+
+
+def profile_rows(ops: Sequence[OpTime]) -> list[tuple[str, str, float, str]]:
+    """Rows of a JAX profile table (``PROFILE_HEADER``): name, source and output, time, share."""
+    return [(f"`{op.name}`", f"{op.source} ({op.shape})", op.ms, f"{op.share:.0%}")
+            for op in ops]
+
+
 def torch_op_profile(stepper: Stepper, top: int = 10) -> list[OpTime]:
     """The ``top`` PyTorch operators of one step by self CPU time (``torch.profiler``)."""
     sync(stepper())
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+    os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # the profiler's C++ log: errors only
+    with _quiet_stderr(), torch.profiler.profile(
+            activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         stepper()
     rows = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
     whole = sum(e.self_cpu_time_total for e in rows)
     rows.sort(key=lambda e: e.self_cpu_time_total, reverse=True)
-    return [OpTime(e.key, f"{e.count} calls", "", e.self_cpu_time_total / 1e3,
+    return [OpTime(e.key, str(e.count), "", e.self_cpu_time_total / 1e3,
                    e.self_cpu_time_total / whole) for e in rows[:top]]
+
+
+TORCH_PROFILE_HEADER = ("PyTorch operator", "calls", "self CPU (ms)", "share")
+
+
+def torch_profile_rows(ops: Sequence[OpTime]) -> list[tuple[str, str, float, str]]:
+    """Rows of a PyTorch profile table (``TORCH_PROFILE_HEADER``)."""
+    return [(f"`{op.name}`", op.source, op.ms, f"{op.share:.0%}") for op in ops]
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Send what C++ code writes to file descriptor 2 (the profiler's start and stop lines,
+    a failed GPU query on a CPU-only machine) to /dev/null for the duration of the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 # --- the matrix products of a step, alone -------------------------------------------------
