@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fwcompare.time_to_accuracy import Run
 from fwcompare.timing import Timing
 
 # --- FLOPs ---------------------------------------------------------------------------------
@@ -199,6 +200,9 @@ class BenchResults:
     # Seconds per training step for each way of calling it (``STEP_CALLS``), per MLP workload;
     # files written before NNX joined the suite have none.
     step_seconds: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    # Training runs to a target test accuracy (``fwcompare.time_to_accuracy``); files written
+    # before the suite measured them have none.
+    time_to_accuracy: tuple[Run, ...] = ()
 
     @property
     def device(self) -> str:
@@ -231,7 +235,8 @@ class BenchResults:
         return min(candidates, key=lambda m: m.median_s)
 
     def to_json(self) -> dict[str, Any]:
-        return {"schema": RESULTS_SCHEMA, **dataclasses.asdict(self)}
+        return {"schema": RESULTS_SCHEMA, **dataclasses.asdict(self),
+                "time_to_accuracy": [run.to_json() for run in self.time_to_accuracy]}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> BenchResults:
@@ -239,15 +244,19 @@ class BenchResults:
             found = data.get("schema") if isinstance(data, dict) else type(data).__name__
             raise ValueError(f"not a benchmark results file of schema {RESULTS_SCHEMA} (found {found!r})")
         fields = {f.name for f in dataclasses.fields(cls)}
-        optional = {f.name for f in dataclasses.fields(cls) if f.default_factory is not dataclasses.MISSING}
+        optional = {f.name for f in dataclasses.fields(cls)
+                    if f.default_factory is not dataclasses.MISSING or f.default is not dataclasses.MISSING}
         missing = sorted(fields - optional - data.keys())
         if missing:
             raise ValueError(f"benchmark results lack {', '.join(missing)}")
         measurements = tuple(
             Measurement(**{**m, "hidden": tuple(m["hidden"]), "epoch_s": tuple(m["epoch_s"])})
             for m in data["measurements"])
-        rest = {name: data[name] for name in fields - {"measurements", "matmul_sizes"} if name in data}
-        return cls(**rest, matmul_sizes=tuple(data["matmul_sizes"]), measurements=measurements)
+        runs = tuple(Run.from_json(run) for run in data.get("time_to_accuracy", ()))
+        special = {"measurements", "matmul_sizes", "time_to_accuracy"}
+        rest = {name: data[name] for name in fields - special if name in data}
+        return cls(**rest, matmul_sizes=tuple(data["matmul_sizes"]), measurements=measurements,
+                   time_to_accuracy=runs)
 
 
 def save_results(results: BenchResults, path: str | os.PathLike) -> Path:

@@ -45,7 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
-from fwcompare import config, datasets, report
+from fwcompare import config, datasets, report, time_to_accuracy
 from fwcompare.benchmark import (
     ROUTINES,
     STEP_CALLS,
@@ -101,6 +101,8 @@ class BenchSettings:
     # (``step_overhead``): the seed post's small network and the benchmark's.
     overhead_hidden: tuple[tuple[int, ...], ...] = ((128,), (512, 512))
     overhead_steps: int = 200
+    # Training runs to a target test accuracy (``fwcompare.time_to_accuracy``); none by default.
+    accuracy_targets: tuple[config.AccuracyTarget, ...] = ()
 
     def __post_init__(self) -> None:
         if self.repeats < MIN_REPEATS:
@@ -138,14 +140,16 @@ def settings_for(profile: str | None = None, accelerator: bool | None = None) ->
     if profile not in config.PROFILES:
         raise ValueError(f"profile={profile!r} is unknown; allowed: {', '.join(config.PROFILES)}")
     cnn_routines = tuple(ROUTINES) if accelerator else tuple(r for r in ROUTINES if r not in SCANNED)
+    targets = config.accuracy_targets(profile, accelerator)
     if profile == "smoke":
         return BenchSettings(mlp_examples=2048, cnn_batch_sizes=(64, 128), cnn_examples=256,
                              cnn_routines=cnn_routines, batch_sweep=(32, 512), width_sweep=(128, 1024),
                              sweep_routines=("torch-device", "jax-device"), sweep_examples=1024,
-                             matmul_sizes=(512, 1024), overhead_steps=20)
+                             matmul_sizes=(512, 1024), overhead_steps=20, accuracy_targets=targets)
     if accelerator:
-        return BenchSettings()
-    return BenchSettings(cnn_examples=6400, cnn_routines=cnn_routines, sweep_examples=8192)
+        return BenchSettings(accuracy_targets=targets)
+    return BenchSettings(cnn_examples=6400, cnn_routines=cnn_routines, sweep_examples=8192,
+                         accuracy_targets=targets)
 
 
 def has_accelerator() -> bool:
@@ -553,11 +557,13 @@ def run_suite(settings: BenchSettings, log: Callable[[str], None] = lambda line:
         measurements.append(time_routine(routine, workload, settings.repeats, group=group,
                                          full_examples=full))
         log(_line(measurements[-1]))
+    runs = time_to_accuracy.run_targets(settings.accuracy_targets, measurements, log=log)
     created = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     return BenchResults(created=created, environment=bench_environment(settings.precision),
                         settings=dataclasses.asdict(settings), matmul_sizes=settings.matmul_sizes,
                         matmul_gflops=limit, step_products_gflops=ceiling,
-                        measurements=tuple(measurements), step_seconds=step_seconds)
+                        measurements=tuple(measurements), step_seconds=step_seconds,
+                        time_to_accuracy=tuple(runs))
 
 
 def _line(m: Measurement) -> str:
@@ -644,6 +650,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for workload in results.workloads():
         print(f"\n{workload}\n{routine_table(results, workload)}")
     print(f"\nOne training step, called three ways\n{step_table(results)}")
+    if results.time_to_accuracy:
+        print(f"\nTime to accuracy\n{time_to_accuracy.table(results.time_to_accuracy)}")
     for path in write_outputs(results, args.out):
         print(f"wrote {path}")
     return 0
