@@ -155,6 +155,10 @@ def test_summaries_give_median_range_and_not_reached():
     text = tta.table(runs)
     assert "not reached" in text and "| 0 of 1 |" in text and "| 3 of 3 |" in text
     assert text.index("Flax Linen") < text.index("PyTorch") < text.index("Flax NNX")  # fastest first
+    one = tta.table(runs, "CNN")
+    assert "model, target" not in one and one.count("\n") == 2 + 3
+    with pytest.raises(ValueError, match="workload='MLP'"):
+        tta.table(runs, "MLP")
     verdict = tta.verdict(runs, "CNN")
     assert verdict.startswith("On the CNN, Flax Linen reached 90 % test accuracy first, in 4.0 s")
     assert "PyTorch took 7.0 s (1.75 times as long)" in verdict

@@ -289,12 +289,13 @@ class AccuracyTarget:
 # The benchmark's two models with PyTorch's initialisation (copied into Flax, so that for a given
 # seed all three frameworks start from the same weights): the seed-003 CNN to 99 % test accuracy,
 # the JAX slides' 784-512-512-10 MLP (SGD 0.01, batch 128; the slides ended at 0.9692) to 97 %.
+# On pixels scaled to [0, 1] plain SGD is slow: seed 0 first reached 97 % after 57 epochs.
 CNN_TO_99 = AccuracyTarget(model=dataclasses.replace(MNIST_CNN, init_scheme="torch"), target=0.99,
                            max_epochs=10)
 MLP_TO_97 = AccuracyTarget(
     model=MLPConfig(dataset="mnist", hidden=(512, 512), optimizer="sgd", learning_rate=0.01,
                     momentum=0.0, batch_size=128, init_scheme="torch"),
-    target=0.97, max_epochs=40)
+    target=0.97, max_epochs=100)
 # A CPU runs both targets once (seed 0): three seeds of three frameworks would add a quarter of an
 # hour to the benchmarks chapter there. An accelerator runs every seed.
 CPU_ACCURACY_SEEDS = (0,)

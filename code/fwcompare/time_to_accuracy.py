@@ -483,19 +483,25 @@ def _epochs_cell(summary: Summary) -> str:
     return str(low) if low == high else f"{low} – {high}"
 
 
-def table(runs: Iterable[Run]) -> str:
-    """The runs as a Markdown table, one row per workload and framework, fastest first."""
-    summaries = summarize(runs)
+def table(runs: Iterable[Run], workload: str | None = None) -> str:
+    """The runs as a Markdown table, one row per framework, fastest first: of ``workload``
+    only (its name and target then go in the caller's heading), or of every workload."""
+    summaries = [s for s in summarize(runs) if workload is None or s.workload == workload]
     if not summaries:
-        raise ValueError("no time-to-accuracy runs to tabulate")
+        raise ValueError("no time-to-accuracy runs to tabulate"
+                         + ("" if workload is None else f" for workload={workload!r}"))
     order = sorted(summaries, key=lambda s: (s.workload, s.target,
                                              math.inf if s.median_s is None else s.median_s))
-    lines = ["| model, target | framework (routine) | reached | median time to target (s) "
-             "| range (s) | first-epoch extra (s) | steady epoch (s) | epochs |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
-    lines += [f"| {s.workload}, {percent(s.target)} | {s.label} | {s.reached} of {len(s.runs)} "
-              f"| {_time_cell(s)} | {_range_cell(s)} | {_seconds(s.compile_s)} "
-              f"| {_seconds(s.steady_epoch_s)} | {_epochs_cell(s)} |" for s in order]
+    first = [] if workload else ["model, target"]
+    header = [*first, "framework (routine)", "reached", "median time to target (s)", "range (s)",
+              "first-epoch extra (s)", "steady epoch (s)", "epochs"]
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "---|" * (len(first) + 1) + "---:|" * (len(header) - len(first) - 1)]
+    for s in order:
+        cells = [] if workload else [f"{s.workload}, {percent(s.target)}"]
+        cells += [s.label, f"{s.reached} of {len(s.runs)}", _time_cell(s), _range_cell(s),
+                  _seconds(s.compile_s), _seconds(s.steady_epoch_s), _epochs_cell(s)]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
