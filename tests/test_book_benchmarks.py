@@ -1,5 +1,6 @@
 """The benchmarks chapter: built from the build's own run, its verdicts bound to the numbers, its
-figures in place, and the six routines shown to do the same work."""
+figures in place, the nine routines shown to do the same work, and the time to accuracy of each
+framework measured and answered against the sources' claims."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from book_helpers import LOG_LINE, figures, has_traceback, number
 from fwcompare.benchmark import GPU_ONLY, ROUTINES
+from fwcompare.time_to_accuracy import FRAMEWORKS
 
 CHAPTER = "book/beyond/benchmarks"
 
@@ -86,3 +88,42 @@ def test_links_to_and_from_the_common_libraries_chapter(smoke_build, page):
     assert "pytorch-vs-jax-common-libraries.html" in page.read_text()
     other = (smoke_build / "html" / "book" / "slides" / "pytorch-vs-jax-common-libraries.html").read_text()
     assert re.search(r'href="\.\./beyond/benchmarks\.html', other)
+
+
+def test_the_page_is_structured_like_every_chapter(page, text):
+    markup = page.read_text()
+    markup = markup[markup.index("<article"):markup.index("</article>")]  # not the print toc
+    headings = re.findall(r"<h2[^>]*>(.*?)</h2>", markup, flags=re.S)
+    titles = [re.sub(r"<[^>]+>|¶|#", "", h).strip() for h in headings]
+    assert titles[-1] == "Key takeaways" and titles[-2] == "Going further", titles
+    assert "Time to accuracy" in titles[:-2]  # on the main path
+    findings = markup.index("What this build found")
+    assert findings < markup.index("<h2") and "takeaways" in markup[markup.rindex("<h2"):]
+
+
+def test_time_to_accuracy_is_a_number_or_not_reached(glued, text):
+    for task in ("cnn", "mlp"):
+        for framework in FRAMEWORKS:
+            value = glued[f"tta_{task}_{framework}_s"].strip("'\"")
+            assert value == "not reached" or float(value) > 0, (task, framework, value)
+    assert "median time to target (s)" in text  # the table
+    for name in FRAMEWORKS.values():
+        assert name in text
+
+
+def test_the_time_to_accuracy_verdicts_follow_the_numbers(glued, text):
+    seconds = {fw: glued[f"tta_cnn_{fw}_s"].strip("'\"") for fw in FRAMEWORKS}
+    reached = {fw: float(s) for fw, s in seconds.items() if s != "not reached"}
+    verdict = glued["tta_cnn_verdict"]
+    if reached:
+        first = min(reached, key=reached.get)
+        assert verdict.startswith(f"On the CNN, {FRAMEWORKS[first]} reached")
+        assert f"{reached[first]:.1f} s" in verdict
+    else:
+        assert verdict.startswith("No framework reached")
+    claim = glued["tta_claim_verdict"]
+    torch_s = reached.get("torch", float("inf"))
+    faster = [fw for fw in ("nnx", "linen") if reached.get(fw, float("inf")) < torch_s]
+    expected = "holds" if len(faster) == 2 else "does not hold" if not faster else "holds for"
+    assert f"than PyTorch {expected}" in claim
+    assert claim in text and verdict in text

@@ -82,7 +82,7 @@ def test_per_epoch_table_holds_the_run_beside_the_decks(glued, text):
     rows = ast.literal_eval(glued["epoch_rows"])
     assert len(rows) == int(glued["epochs"]) >= 1
     ours = {epoch: row for epoch, *row in rows}
-    for epoch, seconds, train_accuracy, test_accuracy in rows:
+    for _epoch, seconds, train_accuracy, test_accuracy in rows:
         assert seconds > 0 and 0.1 < train_accuracy <= 1 and 0.1 < test_accuracy <= 1
     # The deck's printout, quoted as its own, with ours beside it (a dash where not run).
     for epoch, deck_s, deck_train, deck_test in claims.SLIDES_EPOCHS:

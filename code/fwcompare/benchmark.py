@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fwcompare.time_to_accuracy import Run
 from fwcompare.timing import Timing
 
 # --- FLOPs ---------------------------------------------------------------------------------
@@ -211,6 +212,9 @@ class BenchResults:
     # why a run stopped before its end ("" for a complete run).
     skipped: tuple[dict[str, str], ...] = ()
     partial: str = ""
+    # Training runs to a target test accuracy (``fwcompare.time_to_accuracy``); files written
+    # before the suite measured them have none.
+    time_to_accuracy: tuple[Run, ...] = ()
 
     @property
     def device(self) -> str:
@@ -243,7 +247,8 @@ class BenchResults:
         return min(candidates, key=lambda m: m.median_s)
 
     def to_json(self) -> dict[str, Any]:
-        return {"schema": RESULTS_SCHEMA, **dataclasses.asdict(self)}
+        return {"schema": RESULTS_SCHEMA, **dataclasses.asdict(self),
+                "time_to_accuracy": [run.to_json() for run in self.time_to_accuracy]}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> BenchResults:
@@ -259,11 +264,12 @@ class BenchResults:
         measurements = tuple(
             Measurement(**{**m, "hidden": tuple(m["hidden"]), "epoch_s": tuple(m["epoch_s"])})
             for m in data["measurements"])
-        rest = {name: data[name] for name in fields - {"measurements", "matmul_sizes", "skipped"}
-                if name in data}
         skipped = tuple(dict(skip) for skip in data.get("skipped", ()))
+        runs = tuple(Run.from_json(run) for run in data.get("time_to_accuracy", ()))
+        special = {"measurements", "matmul_sizes", "skipped", "time_to_accuracy"}
+        rest = {name: data[name] for name in fields - special if name in data}
         return cls(**rest, matmul_sizes=tuple(data["matmul_sizes"]), measurements=measurements,
-                   skipped=skipped)
+                   skipped=skipped, time_to_accuracy=runs)
 
 
 def save_results(results: BenchResults, path: str | os.PathLike) -> Path:

@@ -52,7 +52,7 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
-from fwcompare import config, cudagraphs, datasets, report
+from fwcompare import config, cudagraphs, datasets, report, time_to_accuracy
 from fwcompare.benchmark import (
     GPU_ONLY,
     ROUTINES,
@@ -109,6 +109,8 @@ class BenchSettings:
     # (``step_overhead``): the seed post's small network and the benchmark's.
     overhead_hidden: tuple[tuple[int, ...], ...] = ((128,), (512, 512))
     overhead_steps: int = 200
+    # Training runs to a target test accuracy (``fwcompare.time_to_accuracy``); none by default.
+    accuracy_targets: tuple[config.AccuracyTarget, ...] = ()
 
     def __post_init__(self) -> None:
         if self.repeats < MIN_REPEATS:
@@ -146,14 +148,16 @@ def settings_for(profile: str | None = None, accelerator: bool | None = None) ->
     if profile not in config.PROFILES:
         raise ValueError(f"profile={profile!r} is unknown; allowed: {', '.join(config.PROFILES)}")
     cnn_routines = tuple(ROUTINES) if accelerator else tuple(r for r in ROUTINES if r not in SCANNED)
+    targets = config.accuracy_targets(profile, accelerator)
     if profile == "smoke":
         return BenchSettings(mlp_examples=2048, cnn_batch_sizes=(64, 128), cnn_examples=256,
                              cnn_routines=cnn_routines, batch_sweep=(32, 512), width_sweep=(128, 1024),
                              sweep_routines=("torch-device", "jax-device"), sweep_examples=1024,
-                             matmul_sizes=(512, 1024), overhead_steps=20)
+                             matmul_sizes=(512, 1024), overhead_steps=20, accuracy_targets=targets)
     if accelerator:
-        return BenchSettings()
-    return BenchSettings(cnn_examples=6400, cnn_routines=cnn_routines, sweep_examples=8192)
+        return BenchSettings(accuracy_targets=targets)
+    return BenchSettings(cnn_examples=6400, cnn_routines=cnn_routines, sweep_examples=8192,
+                         accuracy_targets=targets)
 
 
 def has_accelerator() -> bool:
@@ -661,6 +665,7 @@ class SuiteRecord:
         self.measurements: list[Measurement] = []
         self.step_seconds: dict[str, dict[str, float]] = {}
         self.skipped: list[dict[str, str]] = []
+        self.time_to_accuracy: list[time_to_accuracy.Run] = []
         self.partial = ""
 
     def skip(self, item: SuiteItem, reason: str) -> None:
@@ -674,6 +679,7 @@ class SuiteRecord:
                             matmul_sizes=self.settings.matmul_sizes, matmul_gflops=self.limit,
                             step_products_gflops=self.ceiling, measurements=tuple(self.measurements),
                             step_seconds=dict(self.step_seconds), skipped=tuple(self.skipped),
+                            time_to_accuracy=tuple(self.time_to_accuracy),
                             partial=self.partial if partial is None else partial)
 
 
@@ -712,6 +718,10 @@ def run_items(items: list[SuiteItem], record: SuiteRecord, log: Callable[[str], 
         if isinstance(value, Measurement):
             record.measurements.append(value)
             log(_line(value))
+        elif isinstance(value, list):  # time-to-accuracy runs
+            record.time_to_accuracy += value
+            for run in value:
+                log(time_to_accuracy.line(run))
         else:
             record.step_seconds[item.workload] = value
             log(f"one step, {item.workload}: " + ", ".join(
@@ -750,6 +760,21 @@ def suite_items(settings: BenchSettings) -> list[SuiteItem]:
     return items
 
 
+def accuracy_items(settings: BenchSettings, record: SuiteRecord) -> list[SuiteItem]:
+    """The time-to-accuracy runs, one item per task and framework, after the routines: each
+    trains with the routine the suite found fastest for its framework on the same model
+    (read from ``record`` when the item runs)."""
+    items = []
+    for task in settings.accuracy_targets:
+        workload = time_to_accuracy.suite_workload(task.model)
+        for framework in time_to_accuracy.FRAMEWORKS:
+            def run(task=task, framework=framework, workload=workload) -> list[time_to_accuracy.Run]:
+                routines = time_to_accuracy.fastest_routines(record.measurements, workload)
+                return time_to_accuracy.run_task(task, routines, frameworks=(framework,))
+            items.append(SuiteItem("time-to-accuracy", workload, f"{framework} to {task.target:.0%}", run))
+    return items
+
+
 def run_suite(settings: BenchSettings, log: Callable[[str], None] = lambda line: None,
               progress: bool = False, budget: SuiteBudget | None = None,
               checkpoint: Callable[[BenchResults], None] | None = None) -> BenchResults:
@@ -773,9 +798,8 @@ def run_suite(settings: BenchSettings, log: Callable[[str], None] = lambda line:
                for fw in ("torch", "jax")}
     log("MLP step's products alone: " + ", ".join(f"{fw} {rate:.1f} GFLOP/s" for fw, rate in ceiling.items()))
     record = SuiteRecord(settings, limit, ceiling)
-    run_items(suite_items(settings), record, log, budget, checkpoint, progress)
-    # CONNECT (issue 12, h12a): the time-to-accuracy runs join here, as section
-    # "time-to-accuracy" of the budget, unless record.partial says the run was stopped.
+    run_items(suite_items(settings) + accuracy_items(settings, record), record, log, budget, checkpoint,
+              progress)
     return record.results()
 
 
@@ -878,6 +902,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for workload in results.workloads():
         print(f"\n{workload}\n{routine_table(results, workload)}")
     print(f"\nOne training step, called three ways\n{step_table(results)}")
+    if results.time_to_accuracy:
+        print(f"\nTime to accuracy\n{time_to_accuracy.table(results.time_to_accuracy)}")
     if results.skipped:
         print(f"\nLeft out on this machine\n{skipped_table(results)}")
     for path in write_outputs(results, args.out):

@@ -42,7 +42,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import torch
 from flax.training.train_state import TrainState
 from jax import lax
@@ -524,7 +523,7 @@ def products_gflops(framework: str, products: Sequence[tuple[int, int, int]],
     """Rate of ``products`` each run alone (GFLOP/s over all), and each one's own rate."""
     seconds = [benchsuite.product_seconds(framework, m, k, n, repeats) for m, k, n in products]
     flops = [2 * m * k * n for m, k, n in products]
-    return sum(flops) / sum(seconds) / 1e9, [f / s / 1e9 for f, s in zip(flops, seconds)]
+    return sum(flops) / sum(seconds) / 1e9, [f / s / 1e9 for f, s in zip(flops, seconds, strict=True)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
