@@ -81,11 +81,18 @@ def test_going_further_stays_in_the_chapter():
     extra = ('<section id="going-further"><h2>Going further</h2><p>Beyond the source.</p>'
              '<section id="deep"><h3>Deep</h3><pre>deep_code()</pre></section></section>')
     page = PAGE.replace('<section id="tabs">', extra + '<section id="tabs">')
+    # a main-path link into Going further, and one to a section the deck keeps
+    page = page.replace("<p>More prose", '<p><a href="#deep">As shown later</a>, '
+                        '<a href="#tabs">or here</a>. More prose', 1)
+    assert 'href="#deep"' in page
     html = slides.deck_html(page, "book/slides/a-chapter.html", "slides/a-chapter.html", [],
                             back_link="book/slides/a-chapter.html")
     top = top_slides(BeautifulSoup(html, "html.parser"))
     assert [title(s) for s in top] == ["A chapter", "First", "Second", "Tabs", "Tabs", "Tabs"]
     assert "deep_code" not in html and "Beyond the source" not in html
+    # the deck has no "deep" slide: that link goes to the chapter page instead
+    assert 'href="../book/slides/a-chapter.html#deep"' in html and 'href="#deep"' not in html
+    assert 'href="#tabs"' in html
 
 
 def test_prose_goes_to_the_notes_but_the_lead_and_the_numbers_stay():

@@ -317,6 +317,28 @@ def _children(section: Tag) -> list[Tag]:
             if isinstance(child, Tag) and child.name != "section" and not re.fullmatch(r"h[1-6]", child.name)]
 
 
+def _is_going_further(section: Tag) -> bool:
+    heading = _heading(section)
+    return heading is not None and heading.get_text(" ", strip=True) == GOING_FURTHER
+
+
+def _going_further_ids(article: Tag) -> set[str]:
+    """The anchors inside the chapter's "Going further", which the deck leaves out."""
+    top = article.find("section")
+    ids = set()
+    for section in top.find_all("section", recursive=False) if top else []:
+        if _is_going_further(section):
+            ids |= {tag["id"] for tag in [section, *section.find_all(id=True)] if tag.get("id")}
+    return ids
+
+
+def _point_to_page(article: Tag, missing: set[str], page_link: str) -> None:
+    """In-page links to anchors the deck leaves out go to the chapter page instead."""
+    for tag in article.find_all(href=True):
+        if tag["href"].startswith("#") and tag["href"][1:] in missing:
+            tag["href"] = f"{page_link}{tag['href']}"
+
+
 def _heading(section: Tag) -> Tag | None:
     return section.find(re.compile(r"^h[1-6]$"), recursive=False)
 
@@ -341,6 +363,7 @@ def deck_html(page_html: str, page_path: str, deck_path: str, styles: list[str],
         tag["src"] = _rebase(tag["src"], page_dir, deck_dir)
     for tag in article.find_all(href=True):
         tag["href"] = _rebase(tag["href"], page_dir, deck_dir)
+    _point_to_page(article, _going_further_ids(article), posixpath.relpath(page_path, deck_dir))
     for image in article.find_all("img"):
         image.attrs.pop("loading", None)  # measured before the deck starts: load them all now
 
@@ -360,8 +383,7 @@ def deck_html(page_html: str, page_path: str, deck_path: str, styles: list[str],
         title_slides[0].blocks.append(note)
     slides: list[Tag] = [slide.render(deck) for slide in title_slides]
     for chapter in top.find_all("section", recursive=False):
-        heading = _heading(chapter)
-        if heading is not None and heading.get_text(" ", strip=True) == GOING_FURTHER:
+        if _is_going_further(chapter):
             continue
         subsections = chapter.find_all("section", recursive=False)
         opening = _section_slides(deck, chapter)
